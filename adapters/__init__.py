@@ -1,0 +1,1 @@
+"""The outside world: the OpenID provider client, web routes and the CLI."""

@@ -1,0 +1,447 @@
+"""The callback use case: turn an authorization response into one session.
+
+However many callbacks arrive for one login attempt, exactly one of them
+redeems the code. The decision is an append: the callback whose
+`ExchangeClaimed` event is appended at the version it loaded is the claimer;
+every other callback sees a version conflict or a later state, and waits for
+the claimer's outcome. The claimer talks to the provider holding no lock, and
+appends its outcome only if its claim is still the live one; a claimer whose
+lease ran out and was resolved by someone else finds the stream moved on and
+may not write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from loginledger.domain.errors import (
+    AppendContentionError,
+    ClaimLostError,
+    InvalidTransitionError,
+    UnknownLoginError,
+    VersionConflictError,
+)
+from loginledger.domain.events import (
+    CallbackOutcome,
+    DomainEvent,
+    FailureReason,
+)
+from loginledger.domain.login import Login, LoginState
+from loginledger.domain.ports import (
+    Clock,
+    CodeRedemption,
+    EventStore,
+    TokenEndpoint,
+    TokenEndpointError,
+)
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CallbackPolicy:
+    """How long claims hold and callers wait.
+
+    Attributes:
+        exchange_lease: how long a claim holds before another request may
+            declare it abandoned. Keep it longer than the token endpoint's
+            timeout, or a slow but live claimer is fenced out.
+        wait_limit: how long a callback that lost the claim waits for the
+            claimer's outcome before it answers "still completing".
+        max_append_attempts: how many version conflicts in a row one append
+            may meet before AppendContentionError.
+    """
+
+    exchange_lease: timedelta = timedelta(seconds=30)
+    wait_limit: timedelta = timedelta(seconds=10)
+    max_append_attempts: int = 100
+
+    def __post_init__(self) -> None:
+        if self.exchange_lease <= timedelta(0):
+            msg = f"exchange_lease must be positive, got {self.exchange_lease}"
+            raise ValueError(msg)
+        if self.wait_limit < timedelta(0):
+            msg = f"wait_limit must not be negative, got {self.wait_limit}"
+            raise ValueError(msg)
+        if self.max_append_attempts < 1:
+            msg = f"max_append_attempts must be >= 1, got {self.max_append_attempts}"
+            raise ValueError(msg)
+
+
+@dataclass(frozen=True)
+class Callback:
+    """One authorization response that reached the redirect URI.
+
+    Attributes:
+        stream_id: the login attempt the response belongs to.
+        callback_id: unique per request; names this request on the record.
+        code: the authorization code.
+        browser_binding: keyed hash of the binding cookie the request carried.
+        new_session_id: the session id to use if this request wins the claim.
+        provider_error: the `error` parameter of an error response (for example
+            `access_denied`); such a callback fails a Pending login instead of
+            claiming it. Keep it free of secrets: it goes on the record.
+    """
+
+    stream_id: str
+    callback_id: str
+    code: str = field(repr=False)
+    browser_binding: str = field(repr=False)
+    new_session_id: str = field(repr=False)
+    provider_error: str | None = None
+
+
+@dataclass(frozen=True)
+class SessionGranted:
+    """The login has a session; `outcome` says how this callback took part."""
+
+    stream_id: str
+    callback_id: str
+    session_id: str = field(repr=False)
+    subject: str
+    return_to: str
+    redeemed_here: bool
+    outcome: CallbackOutcome | None = None
+
+
+@dataclass(frozen=True)
+class LoginRefused:
+    """The login attempt failed; every callback of it gets the same answer."""
+
+    stream_id: str
+    callback_id: str
+    reason: FailureReason
+    detail: str
+
+
+@dataclass(frozen=True)
+class CallbackRejected:
+    """This request may not complete the login (it came from another browser)."""
+
+    stream_id: str
+    callback_id: str
+    outcome: CallbackOutcome
+
+
+@dataclass(frozen=True)
+class StillCompleting:
+    """Another request is still redeeming the code; ask again shortly."""
+
+    stream_id: str
+    callback_id: str
+
+
+CallbackResult = SessionGranted | LoginRefused | CallbackRejected | StillCompleting
+
+
+class LoginCallbackHandler:
+    """Completes login attempts from their callbacks, race-free."""
+
+    def __init__(
+        self,
+        store: EventStore,
+        token_endpoint: TokenEndpoint,
+        clock: Clock,
+        policy: CallbackPolicy | None = None,
+    ):
+        self._store = store
+        self._token_endpoint = token_endpoint
+        self._clock = clock
+        self._policy = policy or CallbackPolicy()
+        # Exchanges run as tasks of their own, so that a caller that goes away
+        # (a browser that cancels the first of two clicks) does not abandon a
+        # redemption half-way; the set keeps them referenced until they end.
+        self._exchanges: set[asyncio.Task[CallbackResult]] = set()
+
+    async def handle(self, callback: Callback) -> CallbackResult:
+        """Answer one callback: redeem the code, join another's redemption, or
+        replay the result already on the record."""
+        arrived_at = self._clock.now()
+        give_up_at = arrived_at + self._policy.wait_limit
+        waited = False
+        conflicts = 0
+
+        while True:
+            login = await self._load(callback.stream_id)
+            now = self._clock.now()
+
+            if login.state is LoginState.ACTIVE:
+                outcome = CallbackOutcome.JOINED if waited else CallbackOutcome.REPLAYED
+                return await self._answer(login, callback, arrived_at, outcome)
+            if login.state is LoginState.FAILED:
+                return await self._answer(
+                    login, callback, arrived_at, CallbackOutcome.REFUSED
+                )
+            if not self._same_browser(login, callback):
+                return await self._answer(
+                    login, callback, arrived_at, CallbackOutcome.WRONG_BROWSER
+                )
+
+            try:
+                if login.state is LoginState.PENDING:
+                    if login.expired(now):
+                        await self._fail(login, FailureReason.EXPIRED, now)
+                        continue
+                    if callback.provider_error is not None:
+                        await self._fail(
+                            login,
+                            FailureReason.PROVIDER_ERROR,
+                            now,
+                            detail=callback.provider_error,
+                            callback_id=callback.callback_id,
+                        )
+                        continue
+                    return await self._claim_and_exchange(login, callback, now)
+
+                if login.lease_expired(now):
+                    await self._fail(login, FailureReason.ABANDONED, now)
+                    continue
+            except VersionConflictError:
+                conflicts += 1
+                self._check_contention(callback.stream_id, conflicts)
+                continue
+
+            if now >= give_up_at:
+                return await self._answer(
+                    login, callback, arrived_at, CallbackOutcome.STILL_COMPLETING
+                )
+            waited = True
+            await self._wait_for_claimer(login, give_up_at, now)
+
+    async def _claim_and_exchange(
+        self, login: Login, callback: Callback, now: datetime
+    ) -> CallbackResult:
+        claim = login.claim_exchange(
+            callback.callback_id, now, self._policy.exchange_lease
+        )
+        version = await self._store.append(login.stream_id, login.version, [claim])
+        logger.info(
+            "login %s: callback %s claimed the code exchange (Pending -> "
+            "Exchanging, version %d)",
+            login.stream_id,
+            callback.callback_id,
+            version,
+            extra={"event": "exchange_claimed", "stream_id": login.stream_id},
+        )
+
+        exchange = asyncio.create_task(
+            self._exchange(login.evolve(claim), callback),
+            name=f"loginledger-exchange-{login.stream_id}",
+        )
+        self._exchanges.add(exchange)
+        exchange.add_done_callback(self._exchanges.discard)
+        try:
+            return await asyncio.shield(exchange)
+        except ClaimLostError as error:
+            logger.warning(
+                "login %s: callback %s came back after its claim was resolved; "
+                "its result was discarded (%s at version %d)",
+                login.stream_id,
+                callback.callback_id,
+                error.state,
+                error.version,
+                extra={"event": "claim_lost", "stream_id": login.stream_id},
+            )
+            return await self.handle(callback)
+
+    async def _exchange(self, login: Login, callback: Callback) -> CallbackResult:
+        started = login.started
+        if started is None:  # pragma: no cover - a claimed login has started
+            raise UnknownLoginError(login.stream_id)
+        redemption = CodeRedemption(
+            code=callback.code,
+            redirect_uri=started.redirect_uri,
+            pkce_verifier=started.pkce_verifier,
+            nonce=started.nonce,
+        )
+
+        events: list[DomainEvent]
+        try:
+            grant = await self._token_endpoint.redeem_code(redemption)
+        except TokenEndpointError as error:
+            events = [
+                login.fail(
+                    error.reason,
+                    self._clock.now(),
+                    detail=str(error),
+                    callback_id=callback.callback_id,
+                )
+            ]
+        else:
+            events = login.complete_exchange(
+                grant, callback.new_session_id, self._clock.now()
+            )
+
+        login = await self._append_as_claimer(login, callback.callback_id, events)
+        self._log_outcome(login)
+        return self._result(login, callback, redeemed_here=True)
+
+    async def _append_as_claimer(
+        self, login: Login, callback_id: str, events: list[DomainEvent]
+    ) -> Login:
+        """Append the claimer's outcome, as long as the claim is still its own.
+
+        Callbacks answered meanwhile move the version on without touching the
+        claim; those conflicts are retried. Anything else that moved the
+        stream means the claim was resolved without us: we are fenced out.
+        """
+        for _ in range(self._policy.max_append_attempts):
+            try:
+                await self._store.append(login.stream_id, login.version, events)
+            except VersionConflictError:
+                login = await self._load(login.stream_id)
+                if not login.held_by(callback_id):
+                    raise ClaimLostError(
+                        login.stream_id, callback_id, login.state.value, login.version
+                    ) from None
+            else:
+                return login.evolve_all(events)
+        raise AppendContentionError(login.stream_id, self._policy.max_append_attempts)
+
+    async def _answer(
+        self,
+        login: Login,
+        callback: Callback,
+        arrived_at: datetime,
+        outcome: CallbackOutcome,
+    ) -> CallbackResult:
+        """Put a non-redeeming callback on the record, then answer it."""
+        for _ in range(self._policy.max_append_attempts):
+            event = login.answer_callback(
+                callback.callback_id, arrived_at, self._clock.now(), outcome
+            )
+            try:
+                await self._store.append(login.stream_id, login.version, [event])
+            except VersionConflictError:
+                # Only other answers can land now (the outcome is settled, or
+                # we give up waiting), so the state we answer from stays valid.
+                login = await self._load(login.stream_id)
+            else:
+                break
+        else:
+            raise AppendContentionError(
+                login.stream_id, self._policy.max_append_attempts
+            )
+
+        logger.debug(
+            "login %s: callback %s answered %s",
+            login.stream_id,
+            callback.callback_id,
+            outcome.value,
+            extra={"event": "callback_answered", "stream_id": login.stream_id},
+        )
+        if outcome is CallbackOutcome.WRONG_BROWSER:
+            logger.warning(
+                "login %s: callback %s carried another browser's binding and was "
+                "refused",
+                login.stream_id,
+                callback.callback_id,
+                extra={"event": "wrong_browser", "stream_id": login.stream_id},
+            )
+            return CallbackRejected(login.stream_id, callback.callback_id, outcome)
+        if outcome is CallbackOutcome.STILL_COMPLETING:
+            return StillCompleting(login.stream_id, callback.callback_id)
+        return self._result(login, callback, redeemed_here=False, outcome=outcome)
+
+    async def _fail(
+        self,
+        login: Login,
+        reason: FailureReason,
+        now: datetime,
+        detail: str = "",
+        callback_id: str | None = None,
+    ) -> None:
+        failure = login.fail(reason, now, detail=detail, callback_id=callback_id)
+        await self._store.append(login.stream_id, login.version, [failure])
+        logger.warning(
+            "login %s: %s -> Failed (%s, version %d)",
+            login.stream_id,
+            login.state.value,
+            reason.value,
+            login.version + 1,
+            extra={"event": "login_failed", "stream_id": login.stream_id},
+        )
+
+    async def _wait_for_claimer(
+        self, login: Login, give_up_at: datetime, now: datetime
+    ) -> None:
+        wake_at = give_up_at
+        if login.claim is not None:
+            wake_at = min(wake_at, login.claim.lease_expires_at)
+        timeout = max((wake_at - now).total_seconds(), 0.0)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                await self._store.wait_for_append(login.stream_id, login.version)
+
+    async def _load(self, stream_id: str) -> Login:
+        loaded = await self._store.load(stream_id)
+        if loaded.version == 0:
+            raise UnknownLoginError(stream_id)
+        return Login.replay(stream_id, loaded.domain_events())
+
+    def _check_contention(self, stream_id: str, conflicts: int) -> None:
+        if conflicts >= self._policy.max_append_attempts:
+            raise AppendContentionError(stream_id, conflicts)
+
+    @staticmethod
+    def _same_browser(login: Login, callback: Callback) -> bool:
+        started = login.started
+        return (
+            started is not None and started.browser_binding == callback.browser_binding
+        )
+
+    @staticmethod
+    def _result(
+        login: Login,
+        callback: Callback,
+        *,
+        redeemed_here: bool,
+        outcome: CallbackOutcome | None = None,
+    ) -> CallbackResult:
+        if login.session is not None and login.started is not None:
+            return SessionGranted(
+                stream_id=login.stream_id,
+                callback_id=callback.callback_id,
+                session_id=login.session.session_id,
+                subject=login.session.subject,
+                return_to=login.started.return_to,
+                redeemed_here=redeemed_here,
+                outcome=outcome,
+            )
+        if login.failure is not None:
+            return LoginRefused(
+                login.stream_id,
+                callback.callback_id,
+                login.failure.reason,
+                login.failure.detail,
+            )
+        raise InvalidTransitionError(
+            login.stream_id,
+            login.state.value,
+            "answer",
+            login.version,
+            "a settled login has either a session or a failure",
+        )
+
+    @staticmethod
+    def _log_outcome(login: Login) -> None:
+        if login.state is LoginState.ACTIVE:
+            logger.info(
+                "login %s: Exchanging -> Active (version %d)",
+                login.stream_id,
+                login.version,
+                extra={"event": "session_started", "stream_id": login.stream_id},
+            )
+        else:
+            reason = login.failure.reason.value if login.failure else "unknown"
+            logger.warning(
+                "login %s: Exchanging -> Failed (%s, version %d)",
+                login.stream_id,
+                reason,
+                login.version,
+                extra={"event": "login_failed", "stream_id": login.stream_id},
+            )

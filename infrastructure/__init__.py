@@ -1,0 +1,1 @@
+"""Event stores and what keeps the ledger's data safe at rest."""

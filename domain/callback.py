@@ -169,16 +169,19 @@ class LoginCallbackHandler:
             login = await self._load(callback.stream_id)
             now = self._clock.now()
 
+            # The browser check comes first: a callback URL replayed from
+            # another browser after the login became Active must not be
+            # handed the session.
+            if not self._same_browser(login, callback):
+                return await self._answer(
+                    login, callback, arrived_at, CallbackOutcome.WRONG_BROWSER
+                )
             if login.state is LoginState.ACTIVE:
                 outcome = CallbackOutcome.JOINED if waited else CallbackOutcome.REPLAYED
                 return await self._answer(login, callback, arrived_at, outcome)
             if login.state is LoginState.FAILED:
                 return await self._answer(
                     login, callback, arrived_at, CallbackOutcome.REFUSED
-                )
-            if not self._same_browser(login, callback):
-                return await self._answer(
-                    login, callback, arrived_at, CallbackOutcome.WRONG_BROWSER
                 )
 
             try:

@@ -22,8 +22,8 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	@mkdir -p $(TYPECHECK)
 	@ln -sfn $(CURDIR) $(TYPECHECK)/loginledger
-	MYPYPATH=$(TYPECHECK) $(BIN)/mypy -p loginledger
-	MYPYPATH=$(TYPECHECK) $(BIN)/mypy tests
+	MYPYPATH=$(TYPECHECK) $(BIN)/mypy -p loginledger --exclude '/(tests|docs|build)/'
+	MYPYPATH=$(TYPECHECK):tests $(BIN)/mypy --explicit-package-bases tests
 
 unit: $(STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)

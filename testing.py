@@ -6,9 +6,11 @@ Everything here is public and meant for a host application's own tests:
 - `ControllableTokenEndpoint`: a token endpoint whose redemptions can be held
   open, released one by one, failed on purpose, and counted.
 - `InMemoryEventStore`: re-exported from `loginledger.infrastructure.memory`.
-- `Interleaver` and `InterleavedEventStore`: run several coroutines so that
-  only one makes progress between two store or provider calls, in an order
-  the test chooses (by hand or drawn by Hypothesis).
+- `ObservedEventStore`: tells a test when callers are parked waiting for a
+  claimer's outcome.
+- `Interleaver`, `InterleavedEventStore` and `InterleavedTokenEndpoint`: run
+  several coroutines so that only one makes progress between two store or
+  provider calls, in an order the test chooses (by hand or by Hypothesis).
 
 Typical use, holding the first redemption open while a second callback runs::
 
@@ -17,14 +19,14 @@ Typical use, holding the first redemption open while a second callback runs::
     first = asyncio.create_task(handler.handle(callback_a))
     await gate.entered.wait()            # the first is inside the provider
     second = asyncio.create_task(handler.handle(callback_b))
-    ...                                  # the second now waits for the first
+    await store.waiting(1)               # the second waits for the first
     gate.release()
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
@@ -48,7 +50,9 @@ __all__ = [
     "InterleavedEventStore",
     "InterleavedTokenEndpoint",
     "Interleaver",
+    "ObservedEventStore",
     "RedemptionGate",
+    "default_grant",
 ]
 
 T = TypeVar("T")
@@ -183,7 +187,7 @@ class Interleaver:
         self._leave()
         await turn
 
-    async def run(self, coroutines: dict[str, Awaitable[T]]) -> dict[str, T]:
+    async def run(self, coroutines: Mapping[str, Awaitable[T]]) -> dict[str, T]:
         """Run the named coroutines to the end; returns their results by name."""
         tasks = {
             name: asyncio.create_task(self._track(coroutine), name=name)
@@ -202,6 +206,11 @@ class Interleaver:
             self._running += 1
             self._waiting.pop(chosen).set_result(None)
 
+        # Collect every failure, so none is left unretrieved, and raise the first.
+        failures = [task.exception() for task in tasks.values()]
+        for failure in failures:
+            if failure is not None:
+                raise failure
         return {name: task.result() for name, task in tasks.items()}
 
     async def _track(self, coroutine: Awaitable[T]) -> T:
@@ -257,6 +266,47 @@ class InterleavedTokenEndpoint:
     async def redeem_code(self, redemption: CodeRedemption) -> TokenGrant:
         await self._interleaver.checkpoint("redeem")
         return await self._inner.redeem_code(redemption)
+
+
+class ObservedEventStore:
+    """An event store that lets a test wait until callers are waiting on it.
+
+    `waiting(n)` returns once at least `n` callers are inside
+    `wait_for_append`: the moment a test knows that duplicates have lost the
+    claim and are parked until the claimer's outcome lands.
+    """
+
+    def __init__(self, inner: EventStore) -> None:
+        self._inner = inner
+        self._changed = asyncio.Condition()
+        self.inside_wait = 0
+
+    async def load(self, stream_id: str) -> LoadedStream:
+        return await self._inner.load(stream_id)
+
+    async def append(
+        self, stream_id: str, expected_version: int, events: Sequence[DomainEvent]
+    ) -> int:
+        return await self._inner.append(stream_id, expected_version, events)
+
+    async def wait_for_append(self, stream_id: str, after_version: int) -> None:
+        async with self._changed:
+            self.inside_wait += 1
+            self._changed.notify_all()
+        try:
+            await self._inner.wait_for_append(stream_id, after_version)
+        finally:
+            self.inside_wait -= 1
+
+    async def read_all(
+        self, after_position: int = 0, limit: int = 1000
+    ) -> Sequence[RecordedEvent]:
+        return await self._inner.read_all(after_position, limit)
+
+    async def waiting(self, count: int) -> None:
+        """Return once `count` callers are inside `wait_for_append`."""
+        async with self._changed:
+            await self._changed.wait_for(lambda: self.inside_wait >= count)
 
 
 def _task_name() -> str:

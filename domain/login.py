@@ -89,7 +89,8 @@ class Login:
         """The login after `event`, or InvalidTransitionError if it does not fit."""
         allowed_in, next_state = self._transition_for(event)
         if self.state not in allowed_in:
-            self._refuse(event, f"allowed only in {sorted(allowed_in)}")
+            allowed = ", ".join(sorted(state.value for state in allowed_in))
+            self._refuse(event, f"allowed only in {allowed}")
         if isinstance(event, CodeExchanged | SessionStarted):
             self._check_claimer(event)
 

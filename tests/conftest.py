@@ -32,3 +32,13 @@ async def postgres_database_url(
     """A fresh, empty database for one test, as a SQLAlchemy asyncpg URL."""
     async with fresh_database(postgres_server) as url:
         yield url
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that uses the PostgreSQL server `postgres`.
+
+    So `-m "not postgres"` leaves them out even where a test forgot the mark.
+    """
+    for item in items:
+        if "postgres_server" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.postgres)

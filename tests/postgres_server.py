@@ -171,20 +171,16 @@ class PostgresServer:
 
         Raises:
             PostgresServerError: initdb or every start attempt failed; the
-                message carries the end of the server's log.
+                message carries the end of the server's log. Whatever was
+                created is removed first.
         """
         self._workdir = self._make_workdir()
-        self._initdb()
-        for attempt in range(1, START_ATTEMPTS + 1):
-            self.port = _free_port()
-            if self._pg_ctl_start():
-                return
-            if attempt == START_ATTEMPTS or not self._lost_port_race():
-                break
-        log_tail = self._log_tail()
-        self.stop()
-        msg = f"PostgreSQL did not start; end of its log:\n{log_tail}"
-        raise PostgresServerError(msg)
+        try:
+            self._initdb()
+            self._start_on_a_free_port()
+        except BaseException:
+            self.stop()
+            raise
 
     def stop(self) -> None:
         """Stop the server, if it runs, and delete its directory."""
@@ -232,6 +228,16 @@ class PostgresServer:
             for name, value in settings.items():
                 quoted = value.replace("'", "''")
                 conf.write(f"{name} = '{quoted}'\n")
+
+    def _start_on_a_free_port(self) -> None:
+        for attempt in range(1, START_ATTEMPTS + 1):
+            self.port = _free_port()
+            if self._pg_ctl_start():
+                return
+            if attempt == START_ATTEMPTS or not self._lost_port_race():
+                break
+        msg = f"PostgreSQL did not start; end of its log:\n{self._log_tail()}"
+        raise PostgresServerError(msg)
 
     def _pg_ctl_start(self) -> bool:
         started = self._run_pg_ctl(

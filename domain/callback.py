@@ -187,7 +187,12 @@ class LoginCallbackHandler:
             try:
                 if login.state is LoginState.PENDING:
                     if login.expired(now):
-                        await self._fail(login, FailureReason.EXPIRED, now)
+                        await self._fail(
+                            login,
+                            FailureReason.EXPIRED,
+                            now,
+                            callback_id=callback.callback_id,
+                        )
                         continue
                     if callback.provider_error is not None:
                         await self._fail(
@@ -201,7 +206,12 @@ class LoginCallbackHandler:
                     return await self._claim_and_exchange(login, callback, now)
 
                 if login.lease_expired(now):
-                    await self._fail(login, FailureReason.ABANDONED, now)
+                    await self._fail(
+                        login,
+                        FailureReason.ABANDONED,
+                        now,
+                        callback_id=callback.callback_id,
+                    )
                     continue
             except VersionConflictError:
                 conflicts += 1

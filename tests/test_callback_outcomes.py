@@ -243,3 +243,17 @@ async def test_provider_timeout_is_recorded_as_the_failure_reason() -> None:
 
     assert isinstance(result, LoginRefused)
     assert result.reason is FailureReason.PROVIDER_TIMEOUT
+
+
+async def test_replay_from_another_browser_after_success_gets_nothing() -> None:
+    """Once Active, a callback URL replayed elsewhere is still refused."""
+    harness = Harness()
+    stream_id = await harness.start_login()
+    await harness.handler.handle(harness.callback(stream_id))
+
+    stolen = await harness.handler.handle(
+        harness.callback(stream_id, binding="binding-of-browser-b")
+    )
+
+    assert isinstance(stolen, CallbackRejected)
+    assert stolen.outcome is CallbackOutcome.WRONG_BROWSER

@@ -203,7 +203,9 @@ class LoginCallbackHandler:
                             callback_id=callback.callback_id,
                         )
                         continue
-                    return await self._claim_and_exchange(login, callback, now)
+                    return await self._claim_and_exchange(
+                        login, callback, now, arrived_at
+                    )
 
                 if login.lease_expired(now):
                     await self._fail(
@@ -226,10 +228,10 @@ class LoginCallbackHandler:
             await self._wait_for_claimer(login, give_up_at, now)
 
     async def _claim_and_exchange(
-        self, login: Login, callback: Callback, now: datetime
+        self, login: Login, callback: Callback, now: datetime, arrived_at: datetime
     ) -> CallbackResult:
         claim = login.claim_exchange(
-            callback.callback_id, now, self._policy.exchange_lease
+            callback.callback_id, now, self._policy.exchange_lease, arrived_at
         )
         version = await self._store.append(login.stream_id, login.version, [claim])
         logger.info(

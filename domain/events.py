@@ -178,6 +178,7 @@ class ExchangeClaimed(DomainEvent):
     """One callback won the right to redeem the code, until its lease ends."""
 
     callback_id: str
+    arrived_at: datetime
     lease_expires_at: datetime
 
 

@@ -142,11 +142,19 @@ class Login:
         return event
 
     def claim_exchange(
-        self, callback_id: str, now: datetime, lease: timedelta
+        self,
+        callback_id: str,
+        now: datetime,
+        lease: timedelta,
+        arrived_at: datetime | None = None,
     ) -> ExchangeClaimed:
-        """Claim the right to redeem the code for `lease`, from `now`."""
+        """Claim the right to redeem the code for `lease`, from `now`, for a
+        callback that arrived at `arrived_at` (default: now)."""
         event = ExchangeClaimed(
-            occurred_at=now, callback_id=callback_id, lease_expires_at=now + lease
+            occurred_at=now,
+            callback_id=callback_id,
+            arrived_at=arrived_at or now,
+            lease_expires_at=now + lease,
         )
         self.evolve(event)
         return event

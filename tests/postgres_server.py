@@ -112,7 +112,6 @@ def missing_server(environ: Mapping[str, str]) -> NoReturn:
 
 @dataclass(frozen=True)
 class _Account:
-    name: str
     uid: int
     gid: int
 
@@ -124,7 +123,7 @@ def _unprivileged_account() -> _Account | None:
     for name in ("postgres", "nobody"):
         with contextlib.suppress(KeyError):
             entry = pwd.getpwnam(name)
-            return _Account(name, entry.pw_uid, entry.pw_gid)
+            return _Account(entry.pw_uid, entry.pw_gid)
     msg = "running as root, and neither a 'postgres' nor a 'nobody' account exists"
     raise PostgresServerError(msg)
 

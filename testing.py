@@ -37,6 +37,8 @@ from loginledger.domain.ports import (
     EventStore,
     LoadedStream,
     RecordedEvent,
+    RefreshedTokens,
+    RefreshRedemption,
     TokenEndpoint,
     TokenEndpointError,
     TokenGrant,
@@ -119,11 +121,15 @@ def default_grant(redemption: CodeRedemption) -> TokenGrant:
 class ControllableTokenEndpoint:
     """A token endpoint double that a test steers redemption by redemption.
 
-    By default every redemption succeeds at once with `grant_for(redemption)`.
+    It redeems codes and refresh tokens alike; gates and failures apply to
+    whichever redemption comes next. By default every code redemption succeeds
+    at once with `grant_for(redemption)`, and every refresh rotates the
+    refresh token.
     `hold_next` makes the next redemption wait at a gate; `fail_next` makes it
     raise; `hold_until_concurrent(n)` holds every redemption until n are
     inside at once, which proves that n logins reach the provider in parallel.
-    Every redemption is counted in `redemptions`, in arrival order.
+    Code redemptions are kept in `redemptions` and refreshes in `refreshes`,
+    in arrival order.
     """
 
     def __init__(
@@ -134,6 +140,7 @@ class ControllableTokenEndpoint:
         self._failures: list[TokenEndpointError] = []
         self._barrier: asyncio.Barrier | None = None
         self.redemptions: list[CodeRedemption] = []
+        self.refreshes: list[RefreshRedemption] = []
 
     def hold_next(self) -> RedemptionGate:
         """Hold the next redemption that has no gate yet; returns its gate."""
@@ -151,13 +158,28 @@ class ControllableTokenEndpoint:
 
     async def redeem_code(self, redemption: CodeRedemption) -> TokenGrant:
         self.redemptions.append(redemption)
+        await self._steer()
+        return self._grant_for(redemption)
+
+    async def redeem_refresh_token(
+        self, redemption: RefreshRedemption
+    ) -> RefreshedTokens:
+        """Refresh like a rotating provider: a new refresh token every time."""
+        self.refreshes.append(redemption)
+        await self._steer()
+        number = len(self.refreshes)
+        return RefreshedTokens(
+            access_token=f"access-token-refreshed-{number}",
+            refresh_token=f"refresh-token-rotated-{number}",
+        )
+
+    async def _steer(self) -> None:
         if self._barrier is not None:
             await self._barrier.wait()
         if self._gates:
             await self._gates.pop(0)._pass()
         elif self._failures:
             raise self._failures.pop(0)
-        return self._grant_for(redemption)
 
 
 class Interleaver:

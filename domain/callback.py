@@ -12,14 +12,11 @@ may not write.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from loginledger.domain.errors import (
-    AppendContentionError,
     ClaimLostError,
     InvalidTransitionError,
     UnknownLoginError,
@@ -31,6 +28,7 @@ from loginledger.domain.events import (
     FailureReason,
 )
 from loginledger.domain.login import Login, LoginState
+from loginledger.domain.login_streams import LoginStreams
 from loginledger.domain.ports import (
     Clock,
     CodeRedemption,
@@ -120,7 +118,8 @@ class LoginRefused:
 
 @dataclass(frozen=True)
 class CallbackRejected:
-    """This request may not complete the login (it came from another browser)."""
+    """This request gets no session: it came from another browser, or the
+    session the login opened has ended since."""
 
     stream_id: str
     callback_id: str
@@ -148,14 +147,10 @@ class LoginCallbackHandler:
         clock: Clock,
         policy: CallbackPolicy | None = None,
     ):
-        self._store = store
+        self._policy = policy or CallbackPolicy()
+        self._streams = LoginStreams(store, self._policy.max_append_attempts)
         self._token_endpoint = token_endpoint
         self._clock = clock
-        self._policy = policy or CallbackPolicy()
-        # Exchanges run as tasks of their own, so that a caller that goes away
-        # (a browser that cancels the first of two clicks) does not abandon a
-        # redemption half-way; the set keeps them referenced until they end.
-        self._exchanges: set[asyncio.Task[CallbackResult]] = set()
 
     async def handle(self, callback: Callback) -> CallbackResult:
         """Answer one callback: redeem the code, join another's redemption, or
@@ -166,66 +161,67 @@ class LoginCallbackHandler:
         conflicts = 0
 
         while True:
-            login = await self._load(callback.stream_id)
+            login = await self._streams.load(callback.stream_id)
             now = self._clock.now()
 
-            # The browser check comes first: a callback URL replayed from
-            # another browser after the login became Active must not be
-            # handed the session.
-            if not self._same_browser(login, callback):
-                return await self._answer(
-                    login, callback, arrived_at, CallbackOutcome.WRONG_BROWSER
-                )
-            if login.state is LoginState.ACTIVE:
-                outcome = CallbackOutcome.JOINED if waited else CallbackOutcome.REPLAYED
-                return await self._answer(login, callback, arrived_at, outcome)
-            if login.state is LoginState.FAILED:
-                return await self._answer(
-                    login, callback, arrived_at, CallbackOutcome.REFUSED
-                )
+            settled = self._settled_outcome(login, callback, waited)
+            if settled is not None:
+                return await self._answer(login, callback, arrived_at, settled)
 
             try:
                 if login.state is LoginState.PENDING:
-                    if login.expired(now):
-                        await self._fail(
-                            login,
-                            FailureReason.EXPIRED,
-                            now,
-                            callback_id=callback.callback_id,
+                    if not await self._resolve_pending(login, callback, now):
+                        return await self._claim_and_exchange(
+                            login, callback, now, arrived_at
                         )
-                        continue
-                    if callback.provider_error is not None:
-                        await self._fail(
-                            login,
-                            FailureReason.PROVIDER_ERROR,
-                            now,
-                            detail=callback.provider_error,
-                            callback_id=callback.callback_id,
-                        )
-                        continue
-                    return await self._claim_and_exchange(
-                        login, callback, now, arrived_at
-                    )
-
+                    continue
                 if login.lease_expired(now):
-                    await self._fail(
-                        login,
-                        FailureReason.ABANDONED,
-                        now,
-                        callback_id=callback.callback_id,
-                    )
+                    await self._fail(login, FailureReason.ABANDONED, now, callback)
                     continue
             except VersionConflictError:
                 conflicts += 1
-                self._check_contention(callback.stream_id, conflicts)
+                self._streams.check_contention(callback.stream_id, conflicts)
                 continue
 
             if now >= give_up_at:
-                return await self._answer(
-                    login, callback, arrived_at, CallbackOutcome.STILL_COMPLETING
-                )
+                outcome = CallbackOutcome.STILL_COMPLETING
+                return await self._answer(login, callback, arrived_at, outcome)
             waited = True
             await self._wait_for_claimer(login, give_up_at, now)
+
+    def _settled_outcome(
+        self, login: Login, callback: Callback, waited: bool
+    ) -> CallbackOutcome | None:
+        """The answer for a callback that has nothing left to decide, if any."""
+        # The browser check comes first: a callback URL replayed from another
+        # browser after the login became Active must not be handed the session.
+        if not self._same_browser(login, callback):
+            return CallbackOutcome.WRONG_BROWSER
+        if login.state is LoginState.ENDED:
+            return CallbackOutcome.SESSION_ENDED
+        if login.session is not None:
+            return CallbackOutcome.JOINED if waited else CallbackOutcome.REPLAYED
+        if login.state is LoginState.FAILED:
+            return CallbackOutcome.REFUSED
+        return None
+
+    async def _resolve_pending(
+        self, login: Login, callback: Callback, now: datetime
+    ) -> bool:
+        """Fail a Pending login that must not be claimed; whether it was failed."""
+        if login.expired(now):
+            await self._fail(login, FailureReason.EXPIRED, now, callback)
+            return True
+        if callback.provider_error is not None:
+            await self._fail(
+                login,
+                FailureReason.PROVIDER_ERROR,
+                now,
+                callback,
+                detail=callback.provider_error,
+            )
+            return True
+        return False
 
     async def _claim_and_exchange(
         self, login: Login, callback: Callback, now: datetime, arrived_at: datetime
@@ -233,24 +229,21 @@ class LoginCallbackHandler:
         claim = login.claim_exchange(
             callback.callback_id, now, self._policy.exchange_lease, arrived_at
         )
-        version = await self._store.append(login.stream_id, login.version, [claim])
+        claimed = await self._streams.append(login, [claim])
         logger.info(
             "login %s: callback %s claimed the code exchange (Pending -> "
             "Exchanging, version %d)",
             login.stream_id,
             callback.callback_id,
-            version,
+            claimed.version,
             extra={"event": "exchange_claimed", "stream_id": login.stream_id},
         )
 
-        exchange = asyncio.create_task(
-            self._exchange(login.evolve(claim), callback),
-            name=f"loginledger-exchange-{login.stream_id}",
-        )
-        self._exchanges.add(exchange)
-        exchange.add_done_callback(self._exchanges.discard)
         try:
-            return await asyncio.shield(exchange)
+            return await self._streams.run_detached(
+                self._exchange(claimed, callback),
+                name=f"loginledger-exchange-{login.stream_id}",
+            )
         except ClaimLostError as error:
             logger.warning(
                 "login %s: callback %s came back after its claim was resolved; "
@@ -264,6 +257,20 @@ class LoginCallbackHandler:
             return await self.handle(callback)
 
     async def _exchange(self, login: Login, callback: Callback) -> CallbackResult:
+        events = await self._redeem(login, callback)
+
+        login = await self._streams.append_as_holder(
+            login,
+            events,
+            callback.callback_id,
+            lambda current: current.held_by(callback.callback_id),
+        )
+
+        self._log_outcome(login)
+        return self._result(login, callback, redeemed_here=True)
+
+    async def _redeem(self, login: Login, callback: Callback) -> list[DomainEvent]:
+        """Redeem the code; the events that record the outcome either way."""
         started = login.started
         if started is None:  # pragma: no cover - a claimed login has started
             raise UnknownLoginError(login.stream_id)
@@ -274,48 +281,19 @@ class LoginCallbackHandler:
             nonce=started.nonce,
         )
 
-        events: list[DomainEvent]
         try:
             grant = await self._token_endpoint.redeem_code(redemption)
         except TokenEndpointError as error:
-            events = [
-                login.fail(
-                    error.reason,
-                    self._clock.now(),
-                    detail=str(error),
-                    callback_id=callback.callback_id,
-                )
-            ]
-        else:
-            events = login.complete_exchange(
-                grant, callback.new_session_id, self._clock.now()
+            failure = login.fail(
+                error.reason,
+                self._clock.now(),
+                detail=str(error),
+                callback_id=callback.callback_id,
             )
-
-        login = await self._append_as_claimer(login, callback.callback_id, events)
-        self._log_outcome(login)
-        return self._result(login, callback, redeemed_here=True)
-
-    async def _append_as_claimer(
-        self, login: Login, callback_id: str, events: list[DomainEvent]
-    ) -> Login:
-        """Append the claimer's outcome, as long as the claim is still its own.
-
-        Callbacks answered meanwhile move the version on without touching the
-        claim; those conflicts are retried. Anything else that moved the
-        stream means the claim was resolved without us: we are fenced out.
-        """
-        for _ in range(self._policy.max_append_attempts):
-            try:
-                await self._store.append(login.stream_id, login.version, events)
-            except VersionConflictError:
-                login = await self._load(login.stream_id)
-                if not login.held_by(callback_id):
-                    raise ClaimLostError(
-                        login.stream_id, callback_id, login.state.value, login.version
-                    ) from None
-            else:
-                return login.evolve_all(events)
-        raise AppendContentionError(login.stream_id, self._policy.max_append_attempts)
+            return [failure]
+        return login.complete_exchange(
+            grant, callback.new_session_id, self._clock.now()
+        )
 
     async def _answer(
         self,
@@ -325,22 +303,15 @@ class LoginCallbackHandler:
         outcome: CallbackOutcome,
     ) -> CallbackResult:
         """Put a non-redeeming callback on the record, then answer it."""
-        for _ in range(self._policy.max_append_attempts):
-            event = login.answer_callback(
+        # Only answers can land between our load and our append once the
+        # outcome is settled (or we give up waiting), so rebuilding the
+        # answer on a conflict never changes what we tell the caller.
+        login = await self._streams.append_on_record(
+            login,
+            lambda current: current.answer_callback(
                 callback.callback_id, arrived_at, self._clock.now(), outcome
-            )
-            try:
-                await self._store.append(login.stream_id, login.version, [event])
-            except VersionConflictError:
-                # Only other answers can land now (the outcome is settled, or
-                # we give up waiting), so the state we answer from stays valid.
-                login = await self._load(login.stream_id)
-            else:
-                break
-        else:
-            raise AppendContentionError(
-                login.stream_id, self._policy.max_append_attempts
-            )
+            ),
+        )
 
         logger.debug(
             "login %s: callback %s answered %s",
@@ -358,6 +329,8 @@ class LoginCallbackHandler:
                 extra={"event": "wrong_browser", "stream_id": login.stream_id},
             )
             return CallbackRejected(login.stream_id, callback.callback_id, outcome)
+        if outcome is CallbackOutcome.SESSION_ENDED:
+            return CallbackRejected(login.stream_id, callback.callback_id, outcome)
         if outcome is CallbackOutcome.STILL_COMPLETING:
             return StillCompleting(login.stream_id, callback.callback_id)
         return self._result(login, callback, redeemed_here=False, outcome=outcome)
@@ -367,11 +340,13 @@ class LoginCallbackHandler:
         login: Login,
         reason: FailureReason,
         now: datetime,
+        callback: Callback,
         detail: str = "",
-        callback_id: str | None = None,
     ) -> None:
-        failure = login.fail(reason, now, detail=detail, callback_id=callback_id)
-        await self._store.append(login.stream_id, login.version, [failure])
+        failure = login.fail(
+            reason, now, detail=detail, callback_id=callback.callback_id
+        )
+        await self._streams.append(login, [failure])
         logger.warning(
             "login %s: %s -> Failed (%s, version %d)",
             login.stream_id,
@@ -387,20 +362,7 @@ class LoginCallbackHandler:
         wake_at = give_up_at
         if login.claim is not None:
             wake_at = min(wake_at, login.claim.lease_expires_at)
-        timeout = max((wake_at - now).total_seconds(), 0.0)
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(timeout):
-                await self._store.wait_for_append(login.stream_id, login.version)
-
-    async def _load(self, stream_id: str) -> Login:
-        loaded = await self._store.load(stream_id)
-        if loaded.version == 0:
-            raise UnknownLoginError(stream_id)
-        return Login.replay(stream_id, loaded.domain_events())
-
-    def _check_contention(self, stream_id: str, conflicts: int) -> None:
-        if conflicts >= self._policy.max_append_attempts:
-            raise AppendContentionError(stream_id, conflicts)
+        await self._streams.wait_for_change(login, wake_at, now)
 
     @staticmethod
     def _same_browser(login: Login, callback: Callback) -> bool:

@@ -74,18 +74,19 @@ class AppendContentionError(LoginLedgerError):
 class ClaimLostError(LoginLedgerError):
     """A claimer came back after its claim was resolved by someone else.
 
-    Its result is discarded: the stream moved on (usually to Failed, abandoned,
-    because the claim's lease ran out) and the stale claimer may not write.
+    Its result is discarded: the stream moved on (usually because the claim's
+    lease ran out and another request resolved it) and the stale claimer may
+    not write.
     """
 
-    def __init__(self, stream_id: str, callback_id: str, state: str, version: int):
+    def __init__(self, stream_id: str, holder_id: str, state: str, version: int):
         self.stream_id = stream_id
-        self.callback_id = callback_id
+        self.holder_id = holder_id
         self.state = state
         self.version = version
         super().__init__(
-            f"callback {callback_id!r} no longer holds the claim on stream "
-            f"{stream_id!r}: the stream is {state} at version {version}"
+            f"{holder_id!r} no longer holds the claim on stream {stream_id!r}: "
+            f"the stream is {state} at version {version}"
         )
 
 

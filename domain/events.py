@@ -149,6 +149,8 @@ class FailureReason(StrEnum):
     INVALID_ID_TOKEN = "invalid_id_token"  # noqa: S105 - a reason, not a secret
     ABANDONED = "abandoned"
     EXPIRED = "expired"
+    PROVIDER_LOGGED_OUT = "provider_logged_out"
+    NO_REFRESH_TOKEN = "no_refresh_token"  # noqa: S105 - a reason, not a secret
 
 
 class CallbackOutcome(StrEnum):
@@ -159,6 +161,7 @@ class CallbackOutcome(StrEnum):
     REFUSED = "refused"
     STILL_COMPLETING = "still_completing"
     WRONG_BROWSER = "wrong_browser"
+    SESSION_ENDED = "session_ended"
 
 
 class LoginStarted(DomainEvent):
@@ -221,3 +224,97 @@ class CallbackAnswered(DomainEvent):
     callback_id: str
     arrived_at: datetime
     outcome: CallbackOutcome
+
+
+class SessionEndReason(StrEnum):
+    """Why an Active session ended."""
+
+    LOGGED_OUT = "logged_out"
+    PROVIDER_LOGGED_OUT = "provider_logged_out"
+    IDLE_TIMEOUT = "idle_timeout"
+    ABSOLUTE_TIMEOUT = "absolute_timeout"
+    REFRESH_REJECTED = "refresh_rejected"
+    REFRESH_OUTCOME_UNKNOWN = "refresh_outcome_unknown"
+    INVALID_ID_TOKEN = "invalid_id_token"  # noqa: S105 - a reason, not a secret
+
+
+class RefreshOutcome(StrEnum):
+    """What a refresh caller that did not redeem the refresh token was answered."""
+
+    JOINED = "joined"
+    STILL_REFRESHING = "still_refreshing"
+    ENDED = "ended"
+
+
+class RefreshClaimed(DomainEvent):
+    """One caller won the right to present the refresh token, until its lease ends."""
+
+    refresher_id: str
+    arrived_at: datetime
+    lease_expires_at: datetime
+
+
+class TokensRefreshed(DomainEvent):
+    """The claimer presented the refresh token and got (possibly rotated) tokens.
+
+    `refresh_token` is the one to present next time: the rotated token, or the
+    old one when the provider does not rotate.
+    """
+
+    refresher_id: str
+    access_token: Secret
+    refresh_token: OptionalSecret = None
+    id_token: OptionalSecret = None
+    access_token_expires_at: datetime | None = None
+
+
+class RefreshFailed(DomainEvent):
+    """The provider surely did not use the refresh token; it may be tried again."""
+
+    refresher_id: str
+    reason: FailureReason
+    detail: str = ""
+
+
+class RefreshAnswered(DomainEvent):
+    """A refresh caller that waited for another's refresh was answered."""
+
+    refresher_id: str
+    arrived_at: datetime
+    outcome: RefreshOutcome
+
+
+class SessionTouched(DomainEvent):
+    """The session was used; idle timeouts count from the latest touch."""
+
+
+class SessionEnded(DomainEvent):
+    """The session is over; `ended_by` names the request or token that ended it."""
+
+    reason: SessionEndReason
+    detail: str = ""
+    ended_by: str | None = None
+
+
+class ProviderSessionLinked(DomainEvent):
+    """A login obtained tokens for this provider session (`sid`)."""
+
+    login_stream_id: str
+
+
+class ProviderSessionEnded(DomainEvent):
+    """The provider said this session is over (back-channel logout).
+
+    Logins linked before this event are ended by the logout; a login that
+    tries to link afterwards fails instead of becoming Active.
+    """
+
+    logout_token_id: str
+
+
+class LogoutTokenAccepted(DomainEvent):
+    """A logout token's `jti` was used once; a second use is a replay."""
+
+    issuer: str
+    subject: str | None = None
+    provider_session_id: str | None = None

@@ -122,6 +122,32 @@ class TokenGrant:
     provider_session_id: str | None = None
 
 
+@dataclass(frozen=True)
+class RefreshRedemption:
+    """What the token endpoint needs to redeem a refresh token, and the identity
+    that a refreshed ID token must keep (OpenID Connect Core §12.2)."""
+
+    refresh_token: str = field(repr=False)
+    issuer: str
+    subject: str
+    provider_session_id: str | None
+    nonce: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class RefreshedTokens:
+    """Tokens from a refresh. `refresh_token` is None when the provider does
+    not rotate; the identity fields are set when a new ID token came back."""
+
+    access_token: str = field(repr=False)
+    refresh_token: str | None = field(default=None, repr=False)
+    id_token: str | None = field(default=None, repr=False)
+    access_token_expires_at: datetime | None = None
+    issuer: str | None = None
+    subject: str | None = None
+    provider_session_id: str | None = None
+
+
 class TokenEndpointError(LoginLedgerError):
     """The provider did not give usable tokens. `reason` goes on the record."""
 
@@ -135,13 +161,16 @@ class GrantRejectedError(TokenEndpointError):
 
 
 class ProviderUnavailableError(TokenEndpointError):
-    """The provider could not be reached or answered with a server error."""
+    """The provider surely did not act on the request (it could not be reached,
+    or refused it before processing). A refresh token is still unused after
+    this error; raise ProviderTimeoutError instead whenever that is not sure."""
 
     reason = FailureReason.PROVIDER_UNAVAILABLE
 
 
 class ProviderTimeoutError(TokenEndpointError):
-    """The provider did not answer in time; the code may or may not be spent."""
+    """The provider's answer is unknown: the code or refresh token may or may
+    not be spent."""
 
     reason = FailureReason.PROVIDER_TIMEOUT
 
@@ -161,5 +190,36 @@ class TokenEndpoint(Protocol):
         Raises:
             TokenEndpointError: one of its subclasses, saying why no tokens
                 were obtained.
+        """
+        ...
+
+
+class RefreshEndpoint(Protocol):
+    """The provider's token endpoint, for the refresh-token grant."""
+
+    async def redeem_refresh_token(
+        self, redemption: RefreshRedemption
+    ) -> RefreshedTokens:
+        """Present a refresh token once, for new (possibly rotated) tokens.
+
+        Raises:
+            GrantRejectedError: the refresh token is dead (`invalid_grant`).
+            InvalidIdTokenError: a refreshed ID token failed validation or
+                changed identity.
+            ProviderUnavailableError: only when the provider surely did not
+                receive the request.
+            ProviderTimeoutError: anything whose outcome is unknown.
+        """
+        ...
+
+
+class TokenRevoker(Protocol):
+    """The provider's revocation endpoint (RFC 7009)."""
+
+    async def revoke_refresh_token(self, refresh_token: str) -> None:
+        """Ask the provider to revoke `refresh_token` and what it grants.
+
+        Raises:
+            TokenEndpointError: the provider could not be told.
         """
         ...

@@ -13,6 +13,8 @@ from loginledger.domain import (
     LoginCallbackHandler,
     LoginRequest,
     LoginStarter,
+    RefreshEndpoint,
+    SessionRefresher,
     TokenEndpoint,
 )
 from loginledger.testing import (
@@ -64,6 +66,21 @@ class Harness:
             )
         )
         return stream_id
+
+    def refresher_on(
+        self, store: EventStore | None = None, endpoint: RefreshEndpoint | None = None
+    ) -> SessionRefresher:
+        """A refresher with this harness's clock, on its store and provider
+        unless others are given."""
+        return SessionRefresher(
+            store or self.store, endpoint or self.endpoint, self.clock
+        )
+
+    async def active_session(self, stream_id: str = "login-1") -> Login:
+        """A login that went all the way to Active."""
+        await self.start_login(stream_id)
+        await self.handler.handle(self.callback(stream_id))
+        return await self.login(stream_id)
 
     def callback(
         self,

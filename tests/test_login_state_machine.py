@@ -21,12 +21,17 @@ from loginledger.domain import (
     InvalidTransitionError,
     Login,
     LoginState,
+    RefreshedTokens,
+    RefreshOutcome,
+    SessionEndReason,
     TokenGrant,
+    TokensRefreshed,
 )
 
 S = LoginState
 BEFORE_ACTIVE = {S.PENDING, S.EXCHANGING, S.EXCHANGED}
-STARTED = BEFORE_ACTIVE | {S.ACTIVE, S.FAILED}
+LIVE = {S.ACTIVE, S.REFRESHING}
+STARTED = BEFORE_ACTIVE | LIVE | {S.FAILED, S.ENDED}
 
 # command -> states that allow it
 MODEL: dict[str, set[LoginState]] = {
@@ -35,7 +40,14 @@ MODEL: dict[str, set[LoginState]] = {
     "complete": {S.EXCHANGING},
     "fail": BEFORE_ACTIVE,
     "answer": STARTED,
+    "claim_refresh": {S.ACTIVE},
+    "complete_refresh": {S.REFRESHING},
+    "release_refresh": {S.REFRESHING},
+    "answer_refresh": LIVE | {S.ENDED},
+    "touch": LIVE,
+    "end": LIVE,
 }
+REFRESHED = RefreshedTokens(access_token="access-2", refresh_token="refresh-2")
 
 GRANT = TokenGrant(
     issuer="https://provider.test",
@@ -116,6 +128,42 @@ class LoginMachine(RuleBasedStateMachine):
             lambda: self.login.answer_callback("cb-9", self.now, self.now, outcome),
         )
 
+    @rule(refresher_id=st.sampled_from(["r-1", "r-2"]))
+    def claim_refresh(self, refresher_id: str) -> None:
+        self._attempt(
+            "claim_refresh",
+            lambda: self.login.claim_refresh(
+                refresher_id, self.now, timedelta(seconds=30), self.now
+            ),
+        )
+
+    @rule()
+    def complete_refresh(self) -> None:
+        self._attempt(
+            "complete_refresh", lambda: self.login.complete_refresh(REFRESHED, self.now)
+        )
+
+    @rule(reason=st.sampled_from(FailureReason))
+    def release_refresh(self, reason: FailureReason) -> None:
+        self._attempt(
+            "release_refresh", lambda: self.login.release_refresh(reason, self.now)
+        )
+
+    @rule(outcome=st.sampled_from(RefreshOutcome))
+    def answer_refresh(self, outcome: RefreshOutcome) -> None:
+        self._attempt(
+            "answer_refresh",
+            lambda: self.login.answer_refresh("r-9", self.now, self.now, outcome),
+        )
+
+    @rule()
+    def touch(self) -> None:
+        self._attempt("touch", lambda: self.login.touch(self.now))
+
+    @rule(reason=st.sampled_from(SessionEndReason))
+    def end(self, reason: SessionEndReason) -> None:
+        self._attempt("end", lambda: self.login.end_session(reason, self.now))
+
     @rule(callback_id=st.sampled_from(["cb-1", "cb-2", "cb-3"]))
     def forged_exchange(self, callback_id: str) -> None:
         """An exchange by a callback that does not hold the claim is refused."""
@@ -157,6 +205,28 @@ class LoginMachine(RuleBasedStateMachine):
         if login.state is S.FAILED:
             assert login.failure is not None
             assert login.session is None
+        if login.state in LIVE:
+            assert login.tokens is not None
+            assert login.ended is None
+        if login.state is S.REFRESHING:
+            assert login.refresh_claim is not None
+        if login.state is S.ENDED:
+            assert login.ended is not None
+            assert login.session is not None
+            assert login.refresh_claim is None
+
+    @invariant()
+    def tokens_come_from_the_latest_exchange_or_refresh(self) -> None:
+        sources = [
+            (version, event)
+            for version, event in enumerate(self.history, start=1)
+            if isinstance(event, CodeExchanged | TokensRefreshed)
+        ]
+        if sources and self.login.session is not None:
+            version, event = sources[-1]
+            assert self.login.tokens is not None
+            assert self.login.tokens.version == version
+            assert self.login.tokens.access_token == event.access_token
 
 
 TestLoginMachine = LoginMachine.TestCase

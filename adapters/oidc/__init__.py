@@ -1,0 +1,48 @@
+"""OpenID Connect provider client: discovery, keys, code redemption, ID tokens.
+
+`OpenIdProvider` is the entry point; the modules hold one concept each:
+discovery, jwks (signing keys), authorization (the request URL and its
+secrets), client_auth, token_client (the `TokenEndpoint` port) and id_token.
+"""
+
+from loginledger.adapters.oidc.authorization import AuthorizationSecrets
+from loginledger.adapters.oidc.client_auth import (
+    ClientAuthentication,
+    ClientAuthMethod,
+    ClientSecretBasic,
+    ClientSecretPost,
+    PrivateKeyJwt,
+)
+from loginledger.adapters.oidc.discovery import ProviderDiscovery, ProviderMetadata
+from loginledger.adapters.oidc.errors import ProviderMetadataError, TokenResponseError
+from loginledger.adapters.oidc.id_token import IdTokenClaims, IdTokenValidator
+from loginledger.adapters.oidc.jwks import ProviderKeys
+from loginledger.adapters.oidc.provider import (
+    ClientRegistration,
+    OpenIdProvider,
+    ProviderPolicy,
+)
+from loginledger.adapters.oidc.provider_http import ProviderHttp, new_provider_client
+from loginledger.adapters.oidc.token_client import OidcTokenEndpoint
+
+__all__ = [
+    "AuthorizationSecrets",
+    "ClientAuthMethod",
+    "ClientAuthentication",
+    "ClientRegistration",
+    "ClientSecretBasic",
+    "ClientSecretPost",
+    "IdTokenClaims",
+    "IdTokenValidator",
+    "OidcTokenEndpoint",
+    "OpenIdProvider",
+    "PrivateKeyJwt",
+    "ProviderDiscovery",
+    "ProviderHttp",
+    "ProviderKeys",
+    "ProviderMetadata",
+    "ProviderMetadataError",
+    "ProviderPolicy",
+    "TokenResponseError",
+    "new_provider_client",
+]

@@ -1,0 +1,19 @@
+"""ASGI routes, cookies and framework helpers for a login-ledger relying party.
+
+`RelyingParty` is the entry point: its `asgi_app()` mounts in Starlette or
+FastAPI, and `current_session(request)` tells a handler who is signed in.
+FastAPI dependencies live in `loginledger.adapters.web.fastapi`.
+"""
+
+from loginledger.adapters.web.cookies import CookiePolicy, SessionCookie
+from loginledger.adapters.web.identifiers import KeyedHasher
+from loginledger.adapters.web.relying_party import RelyingParty
+from loginledger.adapters.web.sessions import CurrentSession
+
+__all__ = [
+    "CookiePolicy",
+    "CurrentSession",
+    "KeyedHasher",
+    "RelyingParty",
+    "SessionCookie",
+]

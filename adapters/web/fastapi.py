@@ -1,0 +1,50 @@
+"""FastAPI dependencies for the current session (needs the `fastapi` extra).
+
+    party = RelyingParty.from_settings(...)
+    app.mount("/auth", party.asgi_app())
+    SignedIn = Annotated[CurrentSession, Depends(require_session(party))]
+
+    @app.get("/me")
+    async def me(session: SignedIn) -> dict[str, str]:
+        return {"subject": session.subject}
+
+`party.current_session` itself is a dependency giving `CurrentSession | None`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from fastapi import HTTPException, Request
+
+from loginledger.adapters.web.relying_party import RelyingParty
+from loginledger.adapters.web.sessions import CurrentSession
+
+
+def optional_session(
+    party: RelyingParty,
+) -> Callable[[Request], Awaitable[CurrentSession | None]]:
+    """A dependency giving the request's session, or None."""
+
+    async def dependency(request: Request) -> CurrentSession | None:
+        return await party.current_session(request)
+
+    return dependency
+
+
+def require_session(
+    party: RelyingParty,
+) -> Callable[[Request], Awaitable[CurrentSession]]:
+    """A dependency giving the request's session, or answering 401."""
+
+    async def dependency(request: Request) -> CurrentSession:
+        session = await party.current_session(request)
+        if session is None:
+            raise HTTPException(
+                status_code=401,
+                detail="not signed in",
+                headers={"Cache-Control": "no-store"},
+            )
+        return session
+
+    return dependency

@@ -64,6 +64,15 @@ from loginledger.domain.ports import (
     TokenGrant,
     TokenRevoker,
 )
+from loginledger.domain.provider_logout import (
+    LogoutNotice,
+    LogoutOutcome,
+    LogoutTokenReplayedError,
+    ProviderLogout,
+    ProviderSession,
+    ProviderSessions,
+    SessionDirectory,
+)
 from loginledger.domain.refresh import (
     RefreshPolicy,
     RefreshRequest,
@@ -73,6 +82,11 @@ from loginledger.domain.refresh import (
     SessionOver,
     SessionRefresher,
     TokensCurrent,
+)
+from loginledger.domain.session import (
+    CurrentSession,
+    SessionKeeper,
+    SessionPolicy,
 )
 from loginledger.domain.start import (
     LoginRequest,
@@ -91,6 +105,7 @@ __all__ = [
     "Clock",
     "CodeExchanged",
     "CodeRedemption",
+    "CurrentSession",
     "DomainEvent",
     "EventSchemaError",
     "EventStore",
@@ -109,9 +124,15 @@ __all__ = [
     "LoginStarted",
     "LoginStarter",
     "LoginState",
+    "LogoutNotice",
+    "LogoutOutcome",
     "LogoutTokenAccepted",
+    "LogoutTokenReplayedError",
+    "ProviderLogout",
+    "ProviderSession",
     "ProviderSessionEnded",
     "ProviderSessionLinked",
+    "ProviderSessions",
     "ProviderTimeoutError",
     "ProviderUnavailableError",
     "RecordedEvent",
@@ -127,10 +148,13 @@ __all__ = [
     "RefreshStillRunning",
     "RefreshUnavailable",
     "RefreshedTokens",
+    "SessionDirectory",
     "SessionEndReason",
     "SessionEnded",
     "SessionGranted",
+    "SessionKeeper",
     "SessionOver",
+    "SessionPolicy",
     "SessionRefresher",
     "SessionStarted",
     "SessionTouched",

@@ -35,7 +35,9 @@ from loginledger.domain.ports import (
     EventStore,
     TokenEndpoint,
     TokenEndpointError,
+    TokenGrant,
 )
+from loginledger.domain.provider_logout import ProviderSessions
 
 logger = logging.getLogger(__name__)
 
@@ -151,6 +153,9 @@ class LoginCallbackHandler:
         self._streams = LoginStreams(store, self._policy.max_append_attempts)
         self._token_endpoint = token_endpoint
         self._clock = clock
+        self._provider_sessions = ProviderSessions(
+            store, clock, self._policy.max_append_attempts
+        )
 
     async def handle(self, callback: Callback) -> CallbackResult:
         """Answer one callback: redeem the code, join another's redemption, or
@@ -291,8 +296,26 @@ class LoginCallbackHandler:
                 callback_id=callback.callback_id,
             )
             return [failure]
+
+        if not await self._link_provider_session(login, grant):
+            failure = login.fail(
+                FailureReason.PROVIDER_LOGGED_OUT,
+                self._clock.now(),
+                detail="the provider ended its session before the login finished",
+                callback_id=callback.callback_id,
+            )
+            return [failure]
         return login.complete_exchange(
             grant, callback.new_session_id, self._clock.now()
+        )
+
+    async def _link_provider_session(self, login: Login, grant: TokenGrant) -> bool:
+        """Link the login to its provider session first, so that a back-channel
+        logout either sees this login or is seen by it; False if it ended."""
+        if grant.provider_session_id is None:
+            return True
+        return await self._provider_sessions.link(
+            grant.issuer, grant.provider_session_id, login.stream_id
         )
 
     async def _answer(

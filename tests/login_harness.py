@@ -27,6 +27,17 @@ from loginledger.testing import (
 BINDING = "binding-digest-of-browser-a"
 
 
+def login_request(stream_id: str) -> LoginRequest:
+    """The login request of browser A for `stream_id`."""
+    return LoginRequest(
+        stream_id=stream_id,
+        redirect_uri="https://app.test/callback",
+        nonce=f"nonce-of-{stream_id}",
+        pkce_verifier=f"verifier-of-{stream_id}",
+        browser_binding=BINDING,
+    )
+
+
 @dataclass
 class Harness:
     """One in-memory ledger: store, provider double, clock and use cases."""
@@ -56,15 +67,7 @@ class Harness:
     async def start_login(self, stream_id: str = "login-1") -> str:
         """Open a Pending login attempt bound to browser A."""
         starter = LoginStarter(self.store, self.clock, lifetime=timedelta(minutes=5))
-        await starter.start(
-            LoginRequest(
-                stream_id=stream_id,
-                redirect_uri="https://app.test/callback",
-                nonce=f"nonce-of-{stream_id}",
-                pkce_verifier=f"verifier-of-{stream_id}",
-                browser_binding=BINDING,
-            )
-        )
+        await starter.start(login_request(stream_id))
         return stream_id
 
     def refresher_on(

@@ -22,7 +22,7 @@ import httpx
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 
-from loginledger.domain.ports import Clock
+from loginledger.testing import FakeClock
 
 ISSUER = "https://idp.test"
 CLIENT_ID = "rp-client"
@@ -65,7 +65,7 @@ def b64(data: bytes) -> str:
 class FakeProvider:
     """A provider at ISSUER, served to an httpx client through `transport`."""
 
-    def __init__(self, clock: Clock, issuer: str = ISSUER) -> None:
+    def __init__(self, clock: FakeClock, issuer: str = ISSUER) -> None:
         self.clock = clock
         self.issuer = issuer
         self.keys: list[RSAKey] = [self.new_key()]
@@ -157,6 +157,7 @@ class FakeProvider:
         }
         claims = {k: v for k, v in claims.items() if v is not None}
         header = {"alg": "RS256", "kid": self.signing_key.kid, **self.header_overrides}
+        header = {k: v for k, v in header.items() if v is not None}
         if self.forge_signature is not None:
             return self._forged(header, claims)
         return jwt.encode(header, claims, self.signing_key, algorithms=[header["alg"]])

@@ -178,3 +178,18 @@ def response_texts(response: httpx.Response) -> list[str]:
 
 
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+
+
+async def secrets_of(site: Site, browser: Browser, callback_url: str) -> set[str]:
+    """Every secret of one attempt: state, code, nonce, verifier, tokens,
+    cookies and session id."""
+    found = site.provider.secrets_seen() | browser.secrets()
+    found |= {
+        v for k, v in httpx.URL(callback_url).params.items() if k in ("state", "code")
+    }
+    login = await site.login_of(callback_url)
+    if login.started is not None:
+        found |= {login.started.nonce, login.started.pkce_verifier}
+    if login.session is not None:
+        found.add(login.session.session_id)
+    return found

@@ -14,7 +14,11 @@ from loginledger.adapters.oidc.client_auth import (
     PrivateKeyJwt,
 )
 from loginledger.adapters.oidc.discovery import ProviderDiscovery, ProviderMetadata
-from loginledger.adapters.oidc.errors import ProviderMetadataError, TokenResponseError
+from loginledger.adapters.oidc.errors import (
+    ProviderAnswerError,
+    ProviderMetadataError,
+    TokenResponseError,
+)
 from loginledger.adapters.oidc.id_token import IdTokenClaims, IdTokenValidator
 from loginledger.adapters.oidc.jwks import ProviderKeys
 from loginledger.adapters.oidc.provider import (
@@ -37,6 +41,7 @@ __all__ = [
     "OidcTokenEndpoint",
     "OpenIdProvider",
     "PrivateKeyJwt",
+    "ProviderAnswerError",
     "ProviderDiscovery",
     "ProviderHttp",
     "ProviderKeys",

@@ -10,7 +10,11 @@ from __future__ import annotations
 from loginledger.domain.ports import TokenEndpointError
 
 
-class ProviderMetadataError(TokenEndpointError):
+class ProviderAnswerError(TokenEndpointError):
+    """The provider answered, but with something that cannot be used."""
+
+
+class ProviderMetadataError(ProviderAnswerError):
     """The provider's discovery document or key set cannot be used.
 
     For example: its `issuer` differs from the configured one, an endpoint is
@@ -19,5 +23,5 @@ class ProviderMetadataError(TokenEndpointError):
     """
 
 
-class TokenResponseError(TokenEndpointError):
+class TokenResponseError(ProviderAnswerError):
     """The token endpoint answered 200 with a body that is not a usable grant."""

@@ -94,8 +94,8 @@ class ProviderKeys:
     """The provider's signing keys, fetched from its `jwks_uri` on demand.
 
     The set is fetched on first use and again after `max_age`. A token whose
-    key is not in the set triggers one more fetch, unless the last fetch was
-    less than `min_refetch_interval` ago.
+    key is not in the set triggers one more fetch, unless such a refetch
+    already happened less than `min_refetch_interval` ago.
     """
 
     def __init__(
@@ -113,6 +113,7 @@ class ProviderKeys:
         self._min_refetch_interval = min_refetch_interval
         self._keys: list[Key] = []
         self._fetched_at: datetime | None = None
+        self._refetched_at: datetime | None = None
         self._fetches = 0
         self._lock = asyncio.Lock()
 
@@ -127,6 +128,7 @@ class ProviderKeys:
             await self._fetch_once(self._fetches)
         key = select_key(self._keys, kid, alg)
         if key is None and self._may_refetch():
+            self._refetched_at = self._clock.now()
             await self._fetch_once(self._fetches)
             key = select_key(self._keys, kid, alg)
         if key is None:
@@ -138,10 +140,8 @@ class ProviderKeys:
         return fetched_at is None or self._clock.now() >= fetched_at + self._max_age
 
     def _may_refetch(self) -> bool:
-        fetched_at = self._fetched_at
-        return fetched_at is None or (
-            self._clock.now() >= fetched_at + self._min_refetch_interval
-        )
+        last = self._refetched_at
+        return last is None or self._clock.now() >= last + self._min_refetch_interval
 
     async def _fetch_once(self, seen_fetches: int) -> None:
         """Fetch the set, unless another caller did since we looked."""

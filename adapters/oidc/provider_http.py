@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from loginledger.adapters.oidc.errors import ProviderMetadataError
+from loginledger.adapters.oidc.errors import ProviderAnswerError, ProviderMetadataError
 from loginledger.domain.ports import ProviderTimeoutError, ProviderUnavailableError
 
 logger = logging.getLogger(__name__)
@@ -94,6 +94,7 @@ class ProviderHttp:
         Raises:
             ProviderTimeoutError: no answer in time.
             ProviderUnavailableError: unreachable, or a 5xx answer.
+            ProviderAnswerError: the body is larger than the bound.
         """
         return await self.send("POST", url, what, data=dict(form), auth=auth)
 
@@ -145,7 +146,7 @@ class ProviderHttp:
                     f"{what} at {url} sent more than {self._max_body_bytes} bytes; "
                     "the answer was refused"
                 )
-                raise ProviderMetadataError(msg)
+                raise ProviderAnswerError(msg)
             chunks.append(chunk)
         return b"".join(chunks)
 

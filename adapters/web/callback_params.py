@@ -22,9 +22,11 @@ MAX_ISS_LENGTH = 512
 MAX_QUERY_LENGTH = 16384
 RESPONSE_PARAMETERS = ("state", "code", "error", "error_description", "iss")
 
-# RFC 6749 Appendix A: VSCHAR for codes, the narrower set for error codes.
+# RFC 6749 Appendix A: a code is VSCHAR. Error codes may use most of ASCII
+# there, but every registered one is a word like `access_denied`; anything
+# else is shown to users, so it is narrowed to such words.
 _VISIBLE = re.compile(r"[\x20-\x7E]+")
-_ERROR_CODE = re.compile(r"[\x20-\x21\x23-\x5B\x5D-\x7E]{1,64}")
+_ERROR_CODE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
 
 class MalformedCallbackError(LoginLedgerError, ValueError):

@@ -35,6 +35,7 @@ from loginledger.adapters.oidc.provider_http import ProviderHttp, new_provider_c
 from loginledger.adapters.settings import LoginLedgerSettings, SettingsError
 from loginledger.adapters.web.cookies import CookiePolicy
 from loginledger.adapters.web.identifiers import KeyedHasher
+from loginledger.adapters.web.logout import SessionLogout
 from loginledger.adapters.web.routes import LoginRoutes
 from loginledger.adapters.web.sessions import CurrentSession, SessionReader
 from loginledger.domain.callback import CallbackPolicy, LoginCallbackHandler
@@ -83,6 +84,7 @@ class RelyingParty:
             starter=LoginStarter(store, clock, login_lifetime),
             handler=self.handler,
             sessions=self.sessions,
+            logout=SessionLogout(store, clock),
             hasher=hasher,
             cookies=self.cookies,
         )

@@ -2,7 +2,7 @@
 
 - `GET /login`: start an attempt and send the browser to the provider.
 - `GET /callback`: complete the attempt from the provider's response.
-- `POST /logout`: end the browser's session cookie.
+- `POST /logout`: end the browser's session and clear its cookie.
 - `GET /session`: the current session as JSON, or 401.
 
 Every endpoint runs inside a guard that turns an unexpected error into a 503
@@ -37,6 +37,7 @@ from loginledger.adapters.web.identifiers import (
     new_token,
     stream_id_for_state,
 )
+from loginledger.adapters.web.logout import SessionLogout
 from loginledger.adapters.web.responses import (
     SECURITY_HEADERS,
     Problem,
@@ -74,6 +75,7 @@ class LoginRoutes:
         starter: LoginStarter,
         handler: LoginCallbackHandler,
         sessions: SessionReader,
+        logout: SessionLogout,
         hasher: KeyedHasher,
         cookies: CookiePolicy,
     ) -> None:
@@ -81,6 +83,7 @@ class LoginRoutes:
         self._starter = starter
         self._handler = handler
         self._sessions = sessions
+        self._logout = logout
         self._hasher = hasher
         self._cookies = cookies
 
@@ -165,21 +168,18 @@ class LoginRoutes:
         return self._answer(request, result)
 
     async def logout(self, request: Request) -> Response:
-        """End the session cookie of this browser."""
+        """End this browser's session, on the record and in its cookie."""
         if _cross_site(request):
             return problem_response(request, refusals.CROSS_SITE_REQUEST)
 
         cookie = self._cookies.read_session(request)
+        if cookie is not None:
+            await self._logout.end(cookie)
         if wants_json(request):
             response: Response = Response(status_code=204, headers=SECURITY_HEADERS)
         else:
             response = redirect_response("/")
         self._cookies.clear_session(response)
-        logger.info(
-            "cleared the session cookie of login %s",
-            cookie.stream_id if cookie else None,
-            extra={"event": "logged_out"},
-        )
         return response
 
     async def session(self, request: Request) -> Response:

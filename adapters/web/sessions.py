@@ -2,8 +2,8 @@
 
 No projection table is needed: the session cookie names the login stream,
 and that stream holds the session id the cookie's secret must equal. A
-session counts while its login is Active and younger than the session
-lifetime.
+session counts while its login is Active (or refreshing its tokens), not
+ended, and younger than the session lifetime.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Any
 from starlette.requests import HTTPConnection
 
 from loginledger.adapters.web.cookies import CookiePolicy, SessionCookie
+from loginledger.adapters.web.logout import LIVE_SESSION_STATES
 from loginledger.domain.login import Login, LoginState
 from loginledger.domain.ports import Clock, EventStore
 
@@ -70,7 +71,8 @@ class SessionReader:
             return None
         login = Login.replay(cookie.stream_id, loaded.domain_events())
         session, exchange = login.session, login.exchange
-        if login.state is not LoginState.ACTIVE or session is None or exchange is None:
+        live = login.state in LIVE_SESSION_STATES
+        if not live or session is None or exchange is None:
             return None
         if not cookie.matches(session.session_id):
             return None

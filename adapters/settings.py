@@ -60,6 +60,7 @@ class LoginLedgerSettings(BaseSettings):
     cookie_secure: bool = True
     cookie_name: str = Field(default="loginledger", pattern=r"^[A-Za-z0-9_-]{1,40}$")
     session_lifetime: timedelta = timedelta(hours=8)
+    session_idle_timeout: timedelta | None = timedelta(hours=1)
     login_lifetime: timedelta = timedelta(minutes=10)
     http_timeout: float = Field(default=10.0, gt=0, le=120)
     http_connect_timeout: float = Field(default=5.0, gt=0, le=60)
@@ -85,12 +86,13 @@ class LoginLedgerSettings(BaseSettings):
 
     @field_validator(
         "session_lifetime",
+        "session_idle_timeout",
         "login_lifetime",
         "jwks_min_refetch_interval",
     )
     @classmethod
-    def _positive(cls, value: timedelta) -> timedelta:
-        if value <= timedelta(0):
+    def _positive(cls, value: timedelta | None) -> timedelta | None:
+        if value is not None and value <= timedelta(0):
             msg = "must be a positive duration"
             raise ValueError(msg)
         return value

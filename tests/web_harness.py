@@ -3,6 +3,7 @@ that talk to it through the ASGI app in-process."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import logging
@@ -29,7 +30,13 @@ from loginledger.adapters.oidc import (
 )
 from loginledger.adapters.web import CookiePolicy, RelyingParty
 from loginledger.adapters.web.identifiers import stream_id_for_state
-from loginledger.domain import Login, TokenEndpoint
+from loginledger.domain import (
+    CallbackPolicy,
+    CodeRedemption,
+    Login,
+    TokenEndpoint,
+    TokenGrant,
+)
 from loginledger.testing import FakeClock, InMemoryEventStore, ObservedEventStore
 
 APP_URL = "https://rp.test"
@@ -65,7 +72,8 @@ class Site:
     hasher: HmacHasher = field(default_factory=HmacHasher)
     party: RelyingParty = field(init=False)
     app: Starlette = field(init=False)
-    token_endpoint: TokenEndpoint | None = None
+    counted: HeldTokenEndpoint = field(init=False)
+    callback_policy: CallbackPolicy | None = None
 
     def __post_init__(self) -> None:
         self.provider = FakeProvider(self.clock)
@@ -80,13 +88,15 @@ class Site:
             ProviderHttp(self.provider.client()),
             self.clock,
         )
+        self.counted = HeldTokenEndpoint(provider.token_endpoint)
         return RelyingParty(
             provider=provider,
             store=self.store,
             hasher=self.hasher,
             clock=self.clock,
             cookies=CookiePolicy(secure=True),
-            token_endpoint=self.token_endpoint,
+            token_endpoint=self.counted,
+            callback_policy=self.callback_policy,
         )
 
     def browser(self, accept: str = "text/html") -> Browser:
@@ -193,3 +203,29 @@ async def secrets_of(site: Site, browser: Browser, callback_url: str) -> set[str
     if login.session is not None:
         found.add(login.session.session_id)
     return found
+
+
+class HeldTokenEndpoint:
+    """Wraps a real token endpoint and counts its redemptions; after `hold()`,
+    the next redemption waits inside until `release()`, so a test can line
+    other callbacks up behind it."""
+
+    def __init__(self, inner: TokenEndpoint) -> None:
+        self._inner = inner
+        self.entered = asyncio.Event()
+        self._released = asyncio.Event()
+        self._released.set()
+        self.redemptions = 0
+
+    def hold(self) -> None:
+        """Hold the next redemption once it is inside."""
+        self._released.clear()
+
+    def release(self) -> None:
+        self._released.set()
+
+    async def redeem_code(self, redemption: CodeRedemption) -> TokenGrant:
+        self.redemptions += 1
+        self.entered.set()
+        await self._released.wait()
+        return await self._inner.redeem_code(redemption)

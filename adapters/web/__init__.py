@@ -8,12 +8,15 @@ FastAPI dependencies live in `loginledger.adapters.web.fastapi`.
 from loginledger.adapters.web.cookies import CookiePolicy, SessionCookie
 from loginledger.adapters.web.identifiers import KeyedHasher
 from loginledger.adapters.web.relying_party import RelyingParty
-from loginledger.adapters.web.sessions import CurrentSession
+from loginledger.adapters.web.sessions import BrowserSessions, session_json
+from loginledger.domain.session import CurrentSession
 
 __all__ = [
+    "BrowserSessions",
     "CookiePolicy",
     "CurrentSession",
     "KeyedHasher",
     "RelyingParty",
     "SessionCookie",
+    "session_json",
 ]

@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from fastapi import HTTPException, Request
 
 from loginledger.adapters.web.relying_party import RelyingParty
-from loginledger.adapters.web.sessions import CurrentSession
+from loginledger.domain.session import CurrentSession
 
 
 def optional_session(

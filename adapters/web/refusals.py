@@ -108,6 +108,10 @@ _REFUSED: dict[FailureReason, tuple[int, str]] = {
         "The identity provider's answer failed a security check. If this keeps "
         "happening, tell the site's administrators.",
     ),
+    FailureReason.PROVIDER_LOGGED_OUT: (
+        400,
+        "You were signed out at the identity provider while signing in here.",
+    ),
     FailureReason.EXPIRED: (400, "This sign-in took too long and expired."),
     FailureReason.ABANDONED: (400, "This sign-in was interrupted."),
 }

@@ -35,11 +35,11 @@ from loginledger.adapters.oidc.provider_http import ProviderHttp, new_provider_c
 from loginledger.adapters.settings import LoginLedgerSettings, SettingsError
 from loginledger.adapters.web.cookies import CookiePolicy
 from loginledger.adapters.web.identifiers import KeyedHasher
-from loginledger.adapters.web.logout import SessionLogout
 from loginledger.adapters.web.routes import LoginRoutes
-from loginledger.adapters.web.sessions import CurrentSession, SessionReader
+from loginledger.adapters.web.sessions import BrowserSessions
 from loginledger.domain.callback import CallbackPolicy, LoginCallbackHandler
 from loginledger.domain.ports import Clock, EventStore, TokenEndpoint
+from loginledger.domain.session import CurrentSession, SessionKeeper, SessionPolicy
 from loginledger.domain.start import LoginStarter
 
 
@@ -54,6 +54,7 @@ class RelyingParty:
         cookies: cookie names, lifetimes and attributes.
         login_lifetime: how long a started attempt may wait for its callback.
         callback_policy: claim leases and waits of the callback use case.
+        session_policy: session lifetimes (absolute and idle).
         token_endpoint: what redeems codes; the provider's by default (tests
             wrap it to count or hold redemptions).
         http_client: the provider client to close in `aclose`, if owned.
@@ -69,13 +70,15 @@ class RelyingParty:
         cookies: CookiePolicy | None = None,
         login_lifetime: timedelta = timedelta(minutes=10),
         callback_policy: CallbackPolicy | None = None,
+        session_policy: SessionPolicy | None = None,
         token_endpoint: TokenEndpoint | None = None,
         http_client: httpx.AsyncClient | None = None,
     ) -> None:
         clock = clock or SystemClock()
         self.provider = provider
         self.cookies = cookies or CookiePolicy()
-        self.sessions = SessionReader(store, clock, self.cookies)
+        self.keeper = SessionKeeper(store, clock, session_policy)
+        self.sessions = BrowserSessions(store, self.keeper, self.cookies)
         self.handler = LoginCallbackHandler(
             store, token_endpoint or provider.token_endpoint, clock, callback_policy
         )
@@ -84,7 +87,6 @@ class RelyingParty:
             starter=LoginStarter(store, clock, login_lifetime),
             handler=self.handler,
             sessions=self.sessions,
-            logout=SessionLogout(store, clock),
             hasher=hasher,
             cookies=self.cookies,
         )
@@ -147,6 +149,10 @@ class RelyingParty:
                 name=settings.cookie_name,
             ),
             login_lifetime=settings.login_lifetime,
+            session_policy=SessionPolicy(
+                absolute_lifetime=settings.session_lifetime,
+                idle_timeout=settings.session_idle_timeout,
+            ),
             token_endpoint=token_endpoint,
             http_client=client if owned else None,
         )

@@ -37,7 +37,6 @@ from loginledger.adapters.web.identifiers import (
     new_token,
     stream_id_for_state,
 )
-from loginledger.adapters.web.logout import SessionLogout
 from loginledger.adapters.web.responses import (
     SECURITY_HEADERS,
     Problem,
@@ -47,7 +46,7 @@ from loginledger.adapters.web.responses import (
     wants_json,
 )
 from loginledger.adapters.web.return_to import UnsafeReturnToError, safe_return_to
-from loginledger.adapters.web.sessions import SessionReader
+from loginledger.adapters.web.sessions import BrowserSessions, session_json
 from loginledger.domain.callback import (
     Callback,
     CallbackRejected,
@@ -74,8 +73,7 @@ class LoginRoutes:
         provider: OpenIdProvider,
         starter: LoginStarter,
         handler: LoginCallbackHandler,
-        sessions: SessionReader,
-        logout: SessionLogout,
+        sessions: BrowserSessions,
         hasher: KeyedHasher,
         cookies: CookiePolicy,
     ) -> None:
@@ -83,7 +81,6 @@ class LoginRoutes:
         self._starter = starter
         self._handler = handler
         self._sessions = sessions
-        self._logout = logout
         self._hasher = hasher
         self._cookies = cookies
 
@@ -174,7 +171,7 @@ class LoginRoutes:
 
         cookie = self._cookies.read_session(request)
         if cookie is not None:
-            await self._logout.end(cookie)
+            await self._sessions.end(cookie)
         if wants_json(request):
             response: Response = Response(status_code=204, headers=SECURITY_HEADERS)
         else:
@@ -187,7 +184,7 @@ class LoginRoutes:
         current = await self._sessions.current(request)
         if current is None:
             return problem_response(request, refusals.NOT_SIGNED_IN)
-        return JSONResponse(current.to_json(), headers=SECURITY_HEADERS)
+        return JSONResponse(session_json(current), headers=SECURITY_HEADERS)
 
     async def _response_problem(self, params: AuthorizationResponse) -> str | None:
         """Why this response must fail its attempt rather than be redeemed."""

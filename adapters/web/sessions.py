@@ -1,93 +1,74 @@
-"""The session a request's cookie stands for, read from the ledger.
+"""Browsers' sessions, found and ended through their session cookies.
 
 No projection table is needed: the session cookie names the login stream,
-and that stream holds the session id the cookie's secret must equal. A
-session counts while its login is Active (or refreshing its tokens), not
-ended, and younger than the session lifetime.
+and that stream holds the session id the cookie's secret must equal (compared
+in constant time). Only once the secret matches does the domain's
+`SessionKeeper` read the session, enforcing its absolute and idle lifetimes
+and recording its use, or end it on sign-out: a request with a guessed or
+stale cookie never writes to the ledger.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime, timedelta
 from typing import Any
 
 from starlette.requests import HTTPConnection
 
 from loginledger.adapters.web.cookies import CookiePolicy, SessionCookie
-from loginledger.adapters.web.logout import LIVE_SESSION_STATES
-from loginledger.domain.login import Login, LoginState
-from loginledger.domain.ports import Clock, EventStore
+from loginledger.domain.events import SessionEndReason
+from loginledger.domain.login import Login
+from loginledger.domain.ports import EventStore
+from loginledger.domain.session import CurrentSession, SessionKeeper
 
 
-@dataclass(frozen=True)
-class CurrentSession:
-    """The signed-in user of a request, as the ledger records them.
-
-    Holds no token and no session id: it is safe to log or return as JSON.
-    """
-
-    subject: str
-    issuer: str
-    state: LoginState
-    authenticated_at: datetime
-    expires_at: datetime
-
-    def to_json(self) -> dict[str, Any]:
-        """The session as a JSON object."""
-        return {
-            "subject": self.subject,
-            "issuer": self.issuer,
-            "state": self.state.value,
-            "authenticated_at": self.authenticated_at.isoformat(),
-            "expires_at": self.expires_at.isoformat(),
-        }
+def session_json(session: CurrentSession) -> dict[str, Any]:
+    """What `/session` shows of a session: who, from where, and when; never
+    a token or the session id."""
+    return {
+        "subject": session.subject,
+        "issuer": session.issuer,
+        "state": session.state.value,
+        "started_at": session.started_at.isoformat(),
+        "last_used_at": session.last_used_at.isoformat(),
+        "ends_at": session.ends_at.isoformat() if session.ends_at else None,
+    }
 
 
-class SessionReader:
-    """Finds the current session of a request from its session cookie."""
+class BrowserSessions:
+    """The sessions that requests' session cookies stand for."""
 
     def __init__(
-        self,
-        store: EventStore,
-        clock: Clock,
-        cookies: CookiePolicy,
+        self, store: EventStore, keeper: SessionKeeper, cookies: CookiePolicy
     ) -> None:
         self._store = store
-        self._clock = clock
+        self._keeper = keeper
         self._cookies = cookies
 
     async def current(self, connection: HTTPConnection) -> CurrentSession | None:
-        """The session of `connection`, or None if it has no valid one."""
+        """The live session of `connection`, or None."""
         cookie = self._cookies.read_session(connection)
-        if cookie is None:
+        if cookie is None or not await self._holds(cookie):
             return None
-        return await self.lookup(cookie)
+        session = await self._keeper.current(cookie.stream_id)
+        return session if isinstance(session, CurrentSession) else None
 
-    async def lookup(self, cookie: SessionCookie) -> CurrentSession | None:
-        """The session `cookie` stands for, or None."""
+    async def end(self, cookie: SessionCookie) -> bool:
+        """End the cookie's session (signed out); whether the cookie held one.
+
+        Nothing secret goes on the record: the reason and "logout".
+        """
+        if not await self._holds(cookie):
+            return False
+        await self._keeper.end(
+            cookie.stream_id, SessionEndReason.LOGGED_OUT, ended_by="logout"
+        )
+        return True
+
+    async def _holds(self, cookie: SessionCookie) -> bool:
+        """Whether the cookie's secret is the session id of its stream."""
         loaded = await self._store.load(cookie.stream_id)
         if loaded.version == 0:
-            return None
+            return False
         login = Login.replay(cookie.stream_id, loaded.domain_events())
-        session, exchange = login.session, login.exchange
-        live = login.state in LIVE_SESSION_STATES
-        if not live or session is None or exchange is None:
-            return None
-        if not cookie.matches(session.session_id):
-            return None
-
-        expires_at = session.occurred_at + self._session_lifetime
-        if self._clock.now() >= expires_at:
-            return None
-        return CurrentSession(
-            subject=session.subject,
-            issuer=exchange.issuer,
-            state=login.state,
-            authenticated_at=session.occurred_at,
-            expires_at=expires_at,
-        )
-
-    @property
-    def _session_lifetime(self) -> timedelta:
-        return self._cookies.session_lifetime
+        session = login.session
+        return session is not None and cookie.matches(session.session_id)

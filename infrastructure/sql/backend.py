@@ -54,7 +54,11 @@ class Backend(Protocol):
         ...
 
     async def announce(self, connection: AsyncConnection, stream_id: str) -> None:
-        """Tell other processes, once the transaction commits, of the append."""
+        """Tell other processes of an append that has just committed.
+
+        Best effort: a failure here must not turn a committed append into an
+        error, since waiters re-read the stream at their poll interval anyway.
+        """
         ...
 
     async def listen(

@@ -17,9 +17,14 @@ take no lock beyond their own rows. The price: one long-running write
 transaction anywhere on the server holds readers of `read_all` back (never
 writers, never `load`) until it ends, and positions are sparse numbers.
 
-Waking other processes. The append issues `pg_notify` on the channel
-`loginledger_appends` with the stream id; PostgreSQL delivers it only if the
-transaction commits. Each store keeps one connection listening on it.
+Waking other processes. Once an append has committed, the store sends
+`pg_notify` on the channel `loginledger_appends` with the stream id, and each
+store keeps one connection listening on it. The notification goes out after
+COMMIT rather than inside the transaction: PostgreSQL serialises the commits
+of notifying transactions, which measured at about half the append
+throughput of 8 concurrent writers (docs/architecture.md). A notification
+lost to a crash between COMMIT and NOTIFY only delays waiters until their
+next poll.
 """
 
 from __future__ import annotations
@@ -79,10 +84,25 @@ class PostgresBackend:
         return query.where(events.c.position < _READ_CEILING)
 
     async def announce(self, connection: AsyncConnection, stream_id: str) -> None:
-        await connection.execute(
-            sql_text("SELECT pg_notify(:channel, :stream_id)"),
-            {"channel": CHANNEL, "stream_id": stream_id},
-        )
+        # Outside the append's transaction: a transaction that notifies holds
+        # a server-wide lock through its COMMIT, which would queue the commits
+        # of concurrent appends one behind the other.
+        try:
+            autocommit = await connection.execution_options(
+                isolation_level="AUTOCOMMIT"
+            )
+            await autocommit.execute(
+                sql_text("SELECT pg_notify(:channel, :stream_id)"),
+                {"channel": CHANNEL, "stream_id": stream_id},
+            )
+        except DBAPIError as error:
+            logger.warning(
+                "stream %s: the append committed, but notifying other processes "
+                "failed (%s); their waiters notice it at their next poll",
+                stream_id,
+                type(error.orig).__name__,
+                extra={"event": "append_notify_failed", "stream_id": stream_id},
+            )
 
     async def listen(
         self, engine: AsyncEngine, on_append: AppendCallback

@@ -305,6 +305,7 @@ class SqlEventStore:
                     raise _AmbiguousCommitError from error
                 raise
             else:
+                await self._backend.announce(connection, stream_id)
                 return
             actual = await _stream_version(connection, stream_id)
         raise VersionConflictError(stream_id, expected_version, actual) from conflict
@@ -323,7 +324,6 @@ class SqlEventStore:
             for offset, event in enumerate(sealed, start=1)
         ]
         await connection.execute(self._backend.insert_statement(), parameters)
-        await self._backend.announce(connection, stream_id)
         if self._before_commit is not None:
             await self._before_commit(stream_id)
 

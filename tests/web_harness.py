@@ -23,6 +23,7 @@ from starlette.applications import Starlette
 from starlette.routing import Mount
 
 from loginledger.adapters.oidc import (
+    ClientAuthentication,
     ClientRegistration,
     ClientSecretBasic,
     OpenIdProvider,
@@ -64,7 +65,11 @@ async def _refuse_500(response: httpx.Response) -> None:
 
 @dataclass
 class Site:
-    """A host app with the relying party mounted at /auth, and its parts."""
+    """A host app with the relying party mounted at /auth, and its parts.
+
+    By default its provider is the FakeProvider; give `issuer` and
+    `provider_client` to talk to a real one instead.
+    """
 
     clock: FakeClock = field(default_factory=FakeClock)
     provider: FakeProvider = field(init=False)
@@ -74,6 +79,9 @@ class Site:
     app: Starlette = field(init=False)
     counted: HeldTokenEndpoint = field(init=False)
     callback_policy: CallbackPolicy | None = None
+    issuer: str = ISSUER
+    provider_client: httpx.AsyncClient | None = None
+    client_auth: ClientAuthentication | None = None
 
     def __post_init__(self) -> None:
         self.provider = FakeProvider(self.clock)
@@ -83,9 +91,9 @@ class Site:
 
     def build_party(self) -> RelyingParty:
         provider = OpenIdProvider(
-            ClientRegistration(ISSUER, CLIENT_ID, REDIRECT_URI),
-            ClientSecretBasic(CLIENT_ID, CLIENT_SECRET),
-            ProviderHttp(self.provider.client()),
+            ClientRegistration(self.issuer, CLIENT_ID, REDIRECT_URI),
+            self.client_auth or ClientSecretBasic(CLIENT_ID, CLIENT_SECRET),
+            ProviderHttp(self.provider_client or self.provider.client()),
             self.clock,
         )
         self.counted = HeldTokenEndpoint(provider.token_endpoint)

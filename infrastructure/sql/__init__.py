@@ -20,6 +20,13 @@ from loginledger.infrastructure.sql.errors import (
 from loginledger.infrastructure.sql.migrate import upgrade_database
 from loginledger.infrastructure.sql.settings import StoreSettings
 from loginledger.infrastructure.sql.store import SqlEventStore
+from loginledger.infrastructure.sql.verify import (
+    StreamFinding,
+    StreamHead,
+    Tampering,
+    VerificationReport,
+    verify_streams,
+)
 
 __all__ = [
     "DatabaseSchemaError",
@@ -29,5 +36,10 @@ __all__ = [
     "StoreConfigurationError",
     "StoreSettings",
     "StoreUnavailableError",
+    "StreamFinding",
+    "StreamHead",
+    "Tampering",
+    "VerificationReport",
     "upgrade_database",
+    "verify_streams",
 ]

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from loginledger.domain.errors import EventSchemaError
 from loginledger.domain.events import (
@@ -62,6 +62,19 @@ class StoredEvent:
     payload: JsonObject
     secret_fields: tuple[str, ...]
     recorded_at: datetime
+
+
+def stored_from_row(row: Any) -> StoredEvent:
+    """The stored event held in a row of the events table."""
+    return StoredEvent(
+        stream_id=row.stream_id,
+        version=row.version,
+        event_type=row.event_type,
+        schema_version=row.schema_version,
+        payload=row.payload,
+        secret_fields=tuple(row.secret_fields),
+        recorded_at=row.recorded_at,
+    )
 
 
 class EventMapper:

@@ -49,7 +49,12 @@ from loginledger.infrastructure.sql.errors import (
     StoreConfigurationError,
     StoreUnavailableError,
 )
-from loginledger.infrastructure.sql.mapper import EventMapper, FieldCipher, StoredEvent
+from loginledger.infrastructure.sql.mapper import (
+    EventMapper,
+    FieldCipher,
+    StoredEvent,
+    stored_from_row,
+)
 from loginledger.infrastructure.sql.migrate import check_schema, upgrade_within
 from loginledger.infrastructure.sql.postgres import (
     EVENTS_PER_TRANSACTION,
@@ -409,15 +414,7 @@ class SqlEventStore:
             yield
 
     def _recorded(self, row: Row[Any]) -> RecordedEvent:
-        stored = StoredEvent(
-            stream_id=row.stream_id,
-            version=row.version,
-            event_type=row.event_type,
-            schema_version=row.schema_version,
-            payload=row.payload,
-            secret_fields=tuple(row.secret_fields),
-            recorded_at=row.recorded_at,
-        )
+        stored = stored_from_row(row)
         return RecordedEvent(
             stream_id=row.stream_id,
             version=row.version,

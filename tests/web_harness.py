@@ -4,8 +4,6 @@ that talk to it through the ASGI app in-process."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -38,20 +36,10 @@ from loginledger.domain import (
     TokenEndpoint,
     TokenGrant,
 )
+from loginledger.infrastructure.secrets import SecretBox
 from loginledger.testing import FakeClock, InMemoryEventStore, ObservedEventStore
 
 APP_URL = "https://rp.test"
-
-
-class HmacHasher:
-    """HMAC-SHA256 under a fixed test key, purpose first (test stand-in)."""
-
-    def __init__(self, key: bytes = b"k" * 32) -> None:
-        self._key = key
-
-    def keyed_hash(self, value: str, *, purpose: str) -> str:
-        message = f"{len(purpose)}:{purpose}:{value}".encode()
-        return hmac.new(self._key, message, hashlib.sha256).hexdigest()
 
 
 def refuse_500(response: httpx.Response) -> None:
@@ -74,7 +62,7 @@ class Site:
     clock: FakeClock = field(default_factory=FakeClock)
     provider: FakeProvider = field(init=False)
     store: ObservedEventStore = field(init=False)
-    hasher: HmacHasher = field(default_factory=HmacHasher)
+    hasher: SecretBox = field(default_factory=SecretBox.generate)
     party: RelyingParty = field(init=False)
     app: Starlette = field(init=False)
     counted: HeldTokenEndpoint = field(init=False)

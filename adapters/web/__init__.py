@@ -7,7 +7,7 @@ FastAPI dependencies live in `loginledger.adapters.web.fastapi`.
 
 from loginledger.adapters.web.cookies import CookiePolicy, SessionCookie
 from loginledger.adapters.web.identifiers import KeyedHasher
-from loginledger.adapters.web.relying_party import RelyingParty
+from loginledger.adapters.web.relying_party import RelyingParty, open_relying_party
 from loginledger.adapters.web.sessions import BrowserSessions, session_json
 from loginledger.domain.session import CurrentSession
 
@@ -18,5 +18,6 @@ __all__ = [
     "KeyedHasher",
     "RelyingParty",
     "SessionCookie",
+    "open_relying_party",
     "session_json",
 ]

@@ -1,16 +1,19 @@
 """The composition root a host application mounts: one relying party.
 
-    party = RelyingParty.from_settings(load_settings(), store=store, hasher=box)
-    app.mount("/auth", party.asgi_app())       # Starlette or FastAPI
+    party = await open_relying_party(load_settings())   # SQL store, SecretBox
+    app.mount("/auth", party.asgi_app())                # Starlette or FastAPI
+    ...
+    await party.aclose()                                # at shutdown
 
 The callback route must be reachable at the configured `redirect_uri`, so
-mount the routes at the path that URI names (`/auth/callback` above). Close
-the provider client with `await party.aclose()` when the application stops.
+mount the routes at the path that URI names (`/auth/callback` above).
+`RelyingParty.from_settings` builds one on an event store of your choosing.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 
 import httpx
@@ -41,6 +44,9 @@ from loginledger.domain.callback import CallbackPolicy, LoginCallbackHandler
 from loginledger.domain.ports import Clock, EventStore, TokenEndpoint
 from loginledger.domain.session import CurrentSession, SessionKeeper, SessionPolicy
 from loginledger.domain.start import LoginStarter
+from loginledger.infrastructure.secrets import SecretBox, SecretBoxError
+from loginledger.infrastructure.sql import SqlEventStore
+from loginledger.infrastructure.sql.engine import database_url, is_sqlite
 
 
 class RelyingParty:
@@ -57,7 +63,7 @@ class RelyingParty:
         session_policy: session lifetimes (absolute and idle).
         token_endpoint: what redeems codes; the provider's by default (tests
             wrap it to count or hold redemptions).
-        http_client: the provider client to close in `aclose`, if owned.
+        closers: what `aclose` closes, in order (clients, stores it owns).
     """
 
     def __init__(
@@ -72,7 +78,7 @@ class RelyingParty:
         callback_policy: CallbackPolicy | None = None,
         session_policy: SessionPolicy | None = None,
         token_endpoint: TokenEndpoint | None = None,
-        http_client: httpx.AsyncClient | None = None,
+        closers: Sequence[Callable[[], Awaitable[None]]] = (),
     ) -> None:
         clock = clock or SystemClock()
         self.provider = provider
@@ -90,7 +96,7 @@ class RelyingParty:
             hasher=hasher,
             cookies=self.cookies,
         )
-        self._http_client = http_client
+        self._closers = list(closers)
 
     @classmethod
     def from_settings(
@@ -102,6 +108,7 @@ class RelyingParty:
         clock: Clock | None = None,
         http_client: httpx.AsyncClient | None = None,
         token_endpoint: TokenEndpoint | None = None,
+        closers: Sequence[Callable[[], Awaitable[None]]] = (),
     ) -> RelyingParty:
         """A relying party configured by `settings`.
 
@@ -113,6 +120,7 @@ class RelyingParty:
             http_client: the client for provider calls; by default one with
                 the configured timeouts, closed by `aclose`.
             token_endpoint: replaces the provider's token endpoint (tests).
+            closers: more to close in `aclose`, after the provider client.
 
         Raises:
             SettingsError: the client's private key cannot be read.
@@ -154,7 +162,7 @@ class RelyingParty:
                 idle_timeout=settings.session_idle_timeout,
             ),
             token_endpoint=token_endpoint,
-            http_client=client if owned else None,
+            closers=[client.aclose, *closers] if owned else closers,
         )
 
     def routes(self) -> list[BaseRoute]:
@@ -176,9 +184,11 @@ class RelyingParty:
         return await self.sessions.current(connection)
 
     async def aclose(self) -> None:
-        """Close the provider client, if this relying party created it."""
-        if self._http_client is not None:
-            await self._http_client.aclose()
+        """Close what this relying party opened: its provider client, and the
+        event store when `open_relying_party` opened it."""
+        closers, self._closers = self._closers, []
+        for close in closers:
+            await close()
 
 
 def client_authentication(
@@ -216,3 +226,58 @@ def _private_key(settings: LoginLedgerSettings) -> Key:
         )
         raise SettingsError(msg) from None
     return key
+
+
+async def open_relying_party(
+    settings: LoginLedgerSettings,
+    *,
+    clock: Clock | None = None,
+    http_client: httpx.AsyncClient | None = None,
+) -> RelyingParty:
+    """A relying party on the SQL event store at `settings.database_url`.
+
+    The SecretBox comes from `secret_keys`; without it, a SQLite database
+    keeps its keys in a file beside it (`<database>.key`), and PostgreSQL
+    needs `secret_keys`. The same box encrypts the store's secret fields and
+    keys the hashes of states and browser bindings. `aclose` closes the store.
+
+    Raises:
+        SettingsError: no database_url, or keys that cannot be loaded.
+        StoreConfigurationError: the database cannot be used as configured.
+    """
+    if settings.database_url is None:
+        msg = (
+            "database_url (LOGINLEDGER_DATABASE_URL) is required to open the "
+            "event store; pass your own store to RelyingParty.from_settings "
+            "otherwise"
+        )
+        raise SettingsError(msg)
+    box = _secret_box(settings, settings.database_url)
+    store = await SqlEventStore.open(settings.database_url, secrets=box, clock=clock)
+    return RelyingParty.from_settings(
+        settings,
+        store=store,
+        hasher=box,
+        clock=clock,
+        http_client=http_client,
+        closers=[store.close],
+    )
+
+
+def _secret_box(settings: LoginLedgerSettings, location: str) -> SecretBox:
+    try:
+        if settings.secret_keys is not None:
+            return SecretBox.from_config(
+                settings.secret_keys.get_secret_value(),
+                source="secret_keys (LOGINLEDGER_SECRET_KEYS)",
+            )
+        url = database_url(location)
+        if is_sqlite(url) and url.database:
+            return SecretBox.from_key_file(url.database + ".key")
+    except SecretBoxError as error:
+        raise SettingsError(str(error)) from None
+    msg = (
+        "secret_keys (LOGINLEDGER_SECRET_KEYS) is required with a PostgreSQL "
+        "database: every instance must share the same keys"
+    )
+    raise SettingsError(msg)

@@ -9,6 +9,7 @@ worth another try.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import Insert, Select
@@ -40,6 +41,9 @@ class Backend(Protocol):
 
     commit_is_ambiguous: bool
     """Whether a connection lost during COMMIT leaves the outcome unknown."""
+
+    default_poll_interval: timedelta
+    """How often waiters re-read a stream unless `StoreSettings` says."""
 
     def insert_statement(self) -> Insert:
         """The INSERT that writes one append's rows."""

@@ -80,12 +80,17 @@ def is_sqlite(url: URL) -> bool:
 
 
 def create_engine(url: URL, settings: StoreSettings) -> AsyncEngine:
-    """An async engine for `url`, with every connection configured."""
+    """An async engine for `url`, with every connection configured.
+
+    Its errors never quote statement parameters (`hide_parameters`): they
+    hold ciphertexts and hashes, which have no business in a log either.
+    """
     if is_sqlite(url):
         return _create_sqlite_engine(url, settings)
     return create_async_engine(
         url,
         pool_size=settings.pool_size,
+        hide_parameters=True,
         connect_args={"server_settings": {"application_name": "loginledger"}},
     )
 
@@ -100,7 +105,9 @@ def _parse(location: str) -> URL:
 
 
 def _create_sqlite_engine(url: URL, settings: StoreSettings) -> AsyncEngine:
-    engine = create_async_engine(url, pool_size=settings.pool_size)
+    engine = create_async_engine(
+        url, pool_size=settings.pool_size, hide_parameters=True
+    )
     pragmas = (
         "PRAGMA journal_mode=WAL",
         f"PRAGMA busy_timeout={int(settings.busy_timeout.total_seconds() * 1000)}",

@@ -30,6 +30,7 @@ next poll.
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import BigInteger, Insert, Select, bindparam, insert, literal_column
@@ -72,6 +73,8 @@ class PostgresBackend:
     serialises_writes = False
     # The server may have committed before the connection was lost.
     commit_is_ambiguous = True
+    # A safety net only: LISTEN/NOTIFY wakes waiters.
+    default_poll_interval = timedelta(seconds=2)
 
     def insert_statement(self) -> Insert:
         offset = bindparam("position_offset", type_=BigInteger)

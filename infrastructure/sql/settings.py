@@ -26,9 +26,10 @@ class StoreSettings:
             after a transient failure (SQLite busy, a dropped PostgreSQL
             connection before commit) before StoreUnavailableError.
         poll_interval: how often `wait_for_append` re-reads the stream when
-            nothing woke it. None picks 50 ms on SQLite, whose waiters in
-            other processes can only poll, and 2 s on PostgreSQL, where
-            LISTEN/NOTIFY wakes them and the poll is only a safety net.
+            nothing woke it. None picks the database's default: 50 ms on
+            SQLite, whose waiters can learn of other processes' appends only
+            by polling, and 2 s on PostgreSQL, where LISTEN/NOTIFY wakes them
+            and the poll is only a safety net.
         pool_size: connections the engine keeps open.
     """
 
@@ -57,9 +58,3 @@ class StoreSettings:
         if self.pool_size < 1:
             msg = f"pool_size must be >= 1, got {self.pool_size}"
             raise StoreConfigurationError(msg)
-
-    def poll_seconds(self, *, sqlite: bool) -> float:
-        """The poll interval in seconds for the given kind of database."""
-        if self.poll_interval is not None:
-            return self.poll_interval.total_seconds()
-        return 0.05 if sqlite else 2.0

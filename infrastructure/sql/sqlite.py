@@ -12,6 +12,7 @@ no notification channel, so `wait_for_append` polls (see `StoreSettings`).
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Insert, Select, insert
@@ -37,6 +38,8 @@ class SqliteBackend:
     serialises_writes = True
     # A COMMIT that fails with SQLITE_BUSY has written nothing.
     commit_is_ambiguous = False
+    # The only way to hear of another process's append.
+    default_poll_interval = timedelta(milliseconds=50)
 
     def insert_statement(self) -> Insert:
         return insert(events)

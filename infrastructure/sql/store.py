@@ -251,7 +251,9 @@ class SqlEventStore:
         stream is re-read every poll interval (`StoreSettings`), which is how
         SQLite waiters notice other processes' appends.
         """
-        interval = self._settings.poll_seconds(sqlite=self._backend.serialises_writes)
+        interval = (
+            self._settings.poll_interval or self._backend.default_poll_interval
+        ).total_seconds()
         while True:
             changed = self._notifier.watch(stream_id)
             if await self._current_version(stream_id) > after_version:

@@ -27,7 +27,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol, Self, TypeVar
 
-from sqlalchemy import Row, Select, func, select
+from sqlalchemy import Row, Select
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -60,8 +60,14 @@ from loginledger.infrastructure.sql.postgres import (
     EVENTS_PER_TRANSACTION,
     PostgresBackend,
 )
+from loginledger.infrastructure.sql.queries import (
+    chain_hash_at,
+    select_after,
+    select_stream,
+    stream_version,
+)
+from loginledger.infrastructure.sql.retry import AmbiguousCommitError, TransientRetry
 from loginledger.infrastructure.sql.schema import STREAM_ID_MAX_LENGTH
-from loginledger.infrastructure.sql.schema import events as events_table
 from loginledger.infrastructure.sql.settings import StoreSettings
 from loginledger.infrastructure.sql.sqlite import SqliteBackend
 
@@ -81,10 +87,6 @@ class SecretKeeper(FieldCipher, KeyedHasher, Protocol):
 class _SystemClock:
     def now(self) -> datetime:
         return datetime.now(UTC)
-
-
-class _AmbiguousCommitError(Exception):
-    """The connection was lost during COMMIT: the outcome is unknown."""
 
 
 class SqlEventStore:
@@ -112,6 +114,7 @@ class SqlEventStore:
         self._clock = clock or _SystemClock()
         self._before_commit = before_commit
         self._notifier = AppendNotifier()
+        self._retry = TransientRetry(backend, settings.transient_retries)
         self._write_lock = asyncio.Lock() if backend.serialises_writes else None
         self._listener: AppendListener | None = None
         self._closed = False
@@ -201,8 +204,7 @@ class SqlEventStore:
 
     async def load(self, stream_id: str) -> LoadedStream:
         """Every event of `stream_id`, oldest first; version 0 if unknown."""
-        query = _select_events().where(events_table.c.stream_id == stream_id)
-        rows = await self._fetch("load", query.order_by(events_table.c.version))
+        rows = await self._fetch("load", select_stream(stream_id))
         recorded = tuple(self._recorded(row) for row in rows)
         return LoadedStream(stream_id, len(recorded), recorded)
 
@@ -273,13 +275,8 @@ class SqlEventStore:
         if limit < 1:
             msg = f"limit must be >= 1, got {limit}"
             raise ValueError(msg)
-        query = (
-            _select_events()
-            .where(events_table.c.position > after_position)
-            .order_by(events_table.c.position)
-            .limit(limit)
-        )
-        rows = await self._fetch("read_all", self._backend.readable(query))
+        query = self._backend.readable(select_after(after_position, limit))
+        rows = await self._fetch("read_all", query)
         return [self._recorded(row) for row in rows]
 
     async def _prepare_schema(self, *, sqlite: bool) -> None:
@@ -309,12 +306,12 @@ class SqlEventStore:
                     and self._backend.commit_is_ambiguous
                     and self._backend.is_transient(error)
                 ):
-                    raise _AmbiguousCommitError from error
+                    raise AmbiguousCommitError from error
                 raise
             else:
                 await self._backend.announce(connection, stream_id)
                 return
-            actual = await _stream_version(connection, stream_id)
+            actual = await stream_version(connection, stream_id)
         raise VersionConflictError(stream_id, expected_version, actual) from conflict
 
     async def _insert(
@@ -344,20 +341,16 @@ class SqlEventStore:
         """
         if expected_version == 0:
             return GENESIS
-        query = select(events_table.c.chain_hash).where(
-            events_table.c.stream_id == stream_id,
-            events_table.c.version == expected_version,
-        )
-        previous: str | None = (await connection.execute(query)).scalar_one_or_none()
+        previous = await chain_hash_at(connection, stream_id, expected_version)
         if previous is None:
-            actual = await _stream_version(connection, stream_id)
+            actual = await stream_version(connection, stream_id)
             raise VersionConflictError(stream_id, expected_version, actual)
         return previous
 
     async def _current_version(self, stream_id: str) -> int:
         async def read() -> int:
             async with self._engine.connect() as connection:
-                return await _stream_version(connection, stream_id)
+                return await stream_version(connection, stream_id)
 
         return await self._retrying("wait_for_append", read)
 
@@ -370,36 +363,9 @@ class SqlEventStore:
         return await self._retrying(operation, read)
 
     async def _retrying(self, operation: str, attempt: Callable[[], Awaitable[T]]) -> T:
-        """Run `attempt`, again after each transient failure, up to the bound."""
         if self._closed:
             raise StoreUnavailableError(operation, "the store was closed")
-        attempts = self._settings.transient_retries + 1
-        for number in range(1, attempts + 1):
-            try:
-                return await attempt()
-            except _AmbiguousCommitError as error:
-                why = f"the connection was lost during COMMIT ({_describe(error)})"
-                raise StoreUnavailableError(
-                    operation, why, outcome_unknown=True
-                ) from error.__cause__
-            except DBAPIError as error:
-                if not self._backend.is_transient(error):
-                    raise StoreUnavailableError(operation, _describe(error)) from error
-                if number == attempts:
-                    why = f"{attempts} attempts met transient failures, the last "
-                    raise StoreUnavailableError(
-                        operation, why + _describe(error)
-                    ) from error
-                logger.warning(
-                    "%s: transient database failure (%s), trying again "
-                    "(attempt %d of %d)",
-                    operation,
-                    _describe(error),
-                    number + 1,
-                    attempts,
-                    extra={"event": "store_retry", "operation": operation},
-                )
-        raise AssertionError  # pragma: no cover - the loop returns or raises
+        return await self._retry.run(operation, attempt)
 
     @contextlib.asynccontextmanager
     async def _write_turn(self) -> AsyncIterator[None]:
@@ -426,26 +392,6 @@ class SqlEventStore:
         )
 
 
-def _select_events() -> Select[Any]:
-    return select(
-        events_table.c.position,
-        events_table.c.stream_id,
-        events_table.c.version,
-        events_table.c.event_type,
-        events_table.c.schema_version,
-        events_table.c.payload,
-        events_table.c.secret_fields,
-        events_table.c.recorded_at,
-    )
-
-
-async def _stream_version(connection: AsyncConnection, stream_id: str) -> int:
-    query = select(func.coalesce(func.max(events_table.c.version), 0)).where(
-        events_table.c.stream_id == stream_id
-    )
-    return int((await connection.execute(query)).scalar_one())
-
-
 def _check_append(
     stream_id: str, expected_version: int, events: Sequence[DomainEvent]
 ) -> None:
@@ -467,15 +413,6 @@ def _check_append(
             f"got {len(stream_id)}"
         )
         raise ValueError(msg)
-
-
-def _describe(error: BaseException) -> str:
-    """Name a database error without its message, which may quote values."""
-    cause = error.__cause__ if isinstance(error, _AmbiguousCommitError) else error
-    orig = getattr(cause, "orig", None)
-    state = getattr(orig, "sqlstate", None)
-    name = type(orig if orig is not None else cause).__name__
-    return f"{name}, SQLSTATE {state}" if state else name
 
 
 def _default_secrets(url: URL) -> SecretKeeper:

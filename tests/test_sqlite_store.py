@@ -15,7 +15,8 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from store_backends import Noted, StoreOpener, noted
 
-from loginledger.domain.errors import VersionConflictError
+from loginledger.domain.errors import EventSchemaError, VersionConflictError
+from loginledger.infrastructure.secrets import SecretBox
 from loginledger.infrastructure.sql import (
     SchemaTooNewError,
     SqlEventStore,
@@ -222,3 +223,30 @@ async def test_sqlite_store_refuses_operations_once_closed(opener: StoreOpener) 
 
     with pytest.raises(StoreUnavailableError, match="closed"):
         await store.load("s")
+
+
+async def test_sqlite_stores_opening_a_new_file_at_once_create_it_once(
+    opener: StoreOpener,
+) -> None:
+    """Two stores (as two processes) migrating one new file do not collide."""
+    first, second = await asyncio.gather(opener.open_sql(), opener.open_sql())
+
+    await first.append("s", 0, [noted("a")])
+
+    assert (await second.load("s")).version == 1
+
+
+async def test_sqlite_store_with_other_keys_names_the_field_it_cannot_read(
+    opener: StoreOpener,
+) -> None:
+    """Reading with the wrong keys fails on the secret field, never echoing it."""
+    store = await opener.open_sql()
+    await store.append("s", 0, [noted("a", token="unreadable-without-the-key")])
+    await store.close()
+
+    stranger = await opener.open_sql(secrets=SecretBox.generate())
+    with pytest.raises(EventSchemaError, match="'token'") as raised:
+        await stranger.load("s")
+
+    assert "stream 's'" in str(raised.value)
+    assert "unreadable-without-the-key" not in str(raised.value)

@@ -148,3 +148,19 @@ async def test_session_past_its_lifetime_is_over() -> None:
     assert response.status_code == 401
     assert response.json()["error"] == "not_signed_in"
     assert login.state is LoginState.ENDED
+
+
+async def test_callback_reloaded_after_logout_does_not_sign_in_again() -> None:
+    """The callback URL of a login whose session ended gets a 400, no cookie."""
+    site = Site()
+    browser = site.browser(accept="application/json")
+    callback_url = site.provider.authorize(await browser.start_login())
+    await browser.get(callback_url)
+    await browser.client.post("/auth/logout", headers={"origin": "https://rp.test"})
+
+    reloaded = await browser.get(callback_url)
+
+    assert reloaded.status_code == 400
+    assert reloaded.json()["error"] == "session_ended"
+    assert "set-cookie" not in reloaded.headers
+    assert site.counted.redemptions == 1

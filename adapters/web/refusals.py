@@ -8,8 +8,8 @@ never succeed; what helps is starting a new sign-in, which every message says.
 from __future__ import annotations
 
 from loginledger.adapters.web.responses import Problem
-from loginledger.domain.callback import LoginRefused
-from loginledger.domain.events import FailureReason
+from loginledger.domain.callback import CallbackRejected, LoginRefused
+from loginledger.domain.events import CallbackOutcome, FailureReason
 
 START_AGAIN = "Start sign-in again."
 
@@ -41,6 +41,14 @@ OTHER_BROWSER = Problem(
     "This sign-in response was opened in a different browser (or with cookies "
     "cleared) than the one that started the sign-in, so it cannot sign you in "
     f"here. {START_AGAIN}",
+)
+
+SESSION_ENDED = Problem(
+    400,
+    "session_ended",
+    "Sign-in already over",
+    "The session this sign-in started has already ended (for example, you "
+    f"signed out). {START_AGAIN}",
 )
 
 NOT_SIGNED_IN = Problem(
@@ -127,6 +135,13 @@ def refused(result: LoginRefused) -> Problem:
     return Problem(
         status, result.reason.value, "Sign-in failed", f"{why} {START_AGAIN}"
     )
+
+
+def rejected(result: CallbackRejected) -> Problem:
+    """The answer to a callback that may not complete its login."""
+    if result.outcome is CallbackOutcome.SESSION_ENDED:
+        return SESSION_ENDED
+    return OTHER_BROWSER
 
 
 def _provider_error(detail: str) -> Problem:

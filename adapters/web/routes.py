@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Awaitable, Callable
+from typing import assert_never
 from urllib.parse import urlsplit
 
 from starlette.requests import Request
@@ -54,6 +55,7 @@ from loginledger.domain.callback import (
     LoginCallbackHandler,
     LoginRefused,
     SessionGranted,
+    StillCompleting,
 )
 from loginledger.domain.errors import UnknownLoginError
 from loginledger.domain.ports import TokenEndpointError
@@ -205,8 +207,11 @@ class LoginRoutes:
             case LoginRefused():
                 return self._refuse(request, refusals.refused(result))
             case CallbackRejected():
-                return self._refuse(request, refusals.OTHER_BROWSER)
-        return still_completing_response(request)
+                return self._refuse(request, refusals.rejected(result))
+            case StillCompleting():
+                return still_completing_response(request)
+            case _:
+                assert_never(result)
 
     @staticmethod
     def _refuse(request: Request, problem: Problem) -> Response:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import os
 from datetime import timedelta
 
 import pytest
+from joserfc.jwk import RSAKey
 
+from loginledger.adapters.oidc import PrivateKeyJwt
 from loginledger.adapters.settings import SettingsError, load_settings
+from loginledger.adapters.web.relying_party import client_authentication
+from loginledger.testing import FakeClock
 
 GOOD = {
     "issuer": "https://login.example.com/realms/main",
@@ -86,3 +91,22 @@ def test_insecure_cookies_are_allowed_on_localhost_only() -> None:
     )
 
     assert settings.cookie_secure is False
+
+
+def test_private_key_jwt_reads_a_private_jwk() -> None:
+    """private_key_jwt takes a private JWK; a public one is refused by name."""
+    key = RSAKey.generate_key(2048, private=True, auto_kid=True)
+    base = {**GOOD, "client_secret": None, "client_auth_method": "private_key_jwt"}
+    private = load_settings(
+        **base, client_private_key=json.dumps(key.as_dict(private=True))
+    )
+    public = load_settings(
+        **base, client_private_key=json.dumps(key.as_dict(private=False))
+    )
+
+    auth = client_authentication(private, FakeClock())
+
+    assert isinstance(auth, PrivateKeyJwt)
+    assert auth.key.kid == key.kid
+    with pytest.raises(SettingsError, match="LOGINLEDGER_CLIENT_PRIVATE_KEY"):
+        client_authentication(public, FakeClock())

@@ -34,6 +34,17 @@ logger = logging.getLogger(__name__)
 _ERROR_CODE = re.compile(r"[\x20-\x21\x23-\x5B\x5D-\x7E]{1,64}")
 
 
+def _code_grant(redemption: CodeRedemption) -> dict[str, str]:
+    """The token request's form for an authorization code (RFC 6749 §4.1.3,
+    RFC 7636 §4.5)."""
+    return {
+        "grant_type": "authorization_code",
+        "code": redemption.code,
+        "redirect_uri": redemption.redirect_uri,
+        "code_verifier": redemption.pkce_verifier,
+    }
+
+
 class TokenResponse(BaseModel):
     """A successful token response (RFC 6749 §5.1, Core §3.1.3.3)."""
 
@@ -80,13 +91,7 @@ class OidcTokenEndpoint:
         """
         metadata = await self._discovery.metadata()
         request = self._client_auth.authenticate(
-            {
-                "grant_type": "authorization_code",
-                "code": redemption.code,
-                "redirect_uri": redemption.redirect_uri,
-                "code_verifier": redemption.pkce_verifier,
-            },
-            metadata.token_endpoint,
+            _code_grant(redemption), metadata.token_endpoint
         )
 
         response = await self._http.post_form(

@@ -130,24 +130,9 @@ class RelyingParty:
         client = http_client or new_provider_client(
             settings.http_timeout, settings.http_connect_timeout
         )
-        provider = OpenIdProvider(
-            ClientRegistration(
-                issuer=settings.issuer,
-                client_id=settings.client_id,
-                redirect_uri=settings.redirect_uri,
-                scopes=settings.scope_list,
-            ),
-            client_authentication(settings, clock),
-            ProviderHttp(client),
-            clock,
-            ProviderPolicy(
-                id_token_algorithms=settings.id_token_algorithms,
-                id_token_leeway=settings.id_token_leeway,
-                jwks_min_refetch_interval=settings.jwks_min_refetch_interval,
-            ),
-        )
+
         return cls(
-            provider=provider,
+            provider=provider_from_settings(settings, client, clock),
             store=store,
             hasher=hasher,
             clock=clock,
@@ -189,6 +174,34 @@ class RelyingParty:
         closers, self._closers = self._closers, []
         for close in closers:
             await close()
+
+
+def provider_from_settings(
+    settings: LoginLedgerSettings, client: httpx.AsyncClient, clock: Clock
+) -> OpenIdProvider:
+    """The provider and client registration `settings` configure.
+
+    Raises:
+        SettingsError: the client's private key cannot be read.
+    """
+    registration = ClientRegistration(
+        issuer=settings.issuer,
+        client_id=settings.client_id,
+        redirect_uri=settings.redirect_uri,
+        scopes=settings.scope_list,
+    )
+    policy = ProviderPolicy(
+        id_token_algorithms=settings.id_token_algorithms,
+        id_token_leeway=settings.id_token_leeway,
+        jwks_min_refetch_interval=settings.jwks_min_refetch_interval,
+    )
+    return OpenIdProvider(
+        registration,
+        client_authentication(settings, clock),
+        ProviderHttp(client),
+        clock,
+        policy,
+    )
 
 
 def client_authentication(

@@ -41,7 +41,7 @@ class Demo:
         self.endpoint = ControllableTokenEndpoint()
         self.handler = LoginCallbackHandler(self.store, self.endpoint, self.clock)
         self._starter = LoginStarter(self.store, self.clock)
-        self._callbacks = 0
+        self.callbacks_handled = 0
 
     async def start(self, stream_id: str) -> str:
         request = LoginRequest(
@@ -55,8 +55,8 @@ class Demo:
         return stream_id
 
     def callback(self, stream_id: str) -> asyncio.Task[CallbackResult]:
-        self._callbacks += 1
-        number = self._callbacks
+        self.callbacks_handled += 1
+        number = self.callbacks_handled
         callback = Callback(
             stream_id=stream_id,
             callback_id=f"callback-{number}",
@@ -132,7 +132,7 @@ async def run() -> None:
         sessions += sum(
             e.event_type() == "SessionStarted" for e in loaded.domain_events()
         )
-    print(f"callbacks handled:        {demo._callbacks}")  # noqa: SLF001
+    print(f"callbacks handled:        {demo.callbacks_handled}")
     print(f"redemptions at provider:  {len(demo.endpoint.redemptions)}")
     print(f"sessions created:         {sessions}")
 

@@ -270,7 +270,7 @@ class PostgresServer:
         # the commands to another cluster. The working directory is ours,
         # because the unprivileged account may not be able to enter the
         # caller's.
-        completed = subprocess.run(  # noqa: S603 (fixed programs, no shell)
+        completed = subprocess.run(
             [str(self.bin_dir / program), *args],
             cwd=self._dir,
             env={"PATH": os.defpath, "LC_ALL": "C", "TZ": "UTC"},

@@ -10,11 +10,11 @@ caller of a login gets the same answer.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from login_harness import Harness
+from schedules import Chooser
 
 from loginledger.domain import (
     CodeRedemption,
@@ -40,10 +40,6 @@ FAILURES: list[TokenEndpointError | None] = [
     ProviderTimeoutError("no answer in time"),
 ]
 
-# Past this many steps, the schedule stops picking callbacks that only wait,
-# so that a schedule which keeps waking waiters still ends.
-STEP_LIMIT = 400
-
 
 class ScriptedTokenEndpoint:
     """Answers each redemption of a login with the outcome drawn for it."""
@@ -58,21 +54,6 @@ class ScriptedTokenEndpoint:
         if failure is not None:
             raise failure
         return default_grant(redemption)
-
-
-class Chooser:
-    """Lets Hypothesis pick which waiting callback moves next."""
-
-    def __init__(self, data: st.DataObject) -> None:
-        self._data = data
-        self._steps = 0
-
-    def __call__(self, labels: Sequence[str]) -> int:
-        self._steps += 1
-        if self._steps > STEP_LIMIT:
-            movers = [i for i, label in enumerate(labels) if ":wait#" not in label]
-            return movers[0] if movers else 0
-        return self._data.draw(st.integers(0, len(labels) - 1), label="pick")
 
 
 async def _run(

@@ -78,6 +78,8 @@ class FakeProvider:
         self.revoke_on_reuse_with_200 = False
         self.authorizations: dict[str, Authorization] = {}
         self.redemptions: list[Redemption] = []
+        self.revocations: list[dict[str, str]] = []
+        self.next_revocation_answers: list[Handler] = []
         self.revoked_tokens: set[str] = set()
         self.discovery_fetches = 0
         self.jwks_fetches = 0
@@ -134,6 +136,7 @@ class FakeProvider:
             "authorization_endpoint": f"{self.issuer}/authorize",
             "token_endpoint": f"{self.issuer}/token",
             "jwks_uri": f"{self.issuer}/jwks",
+            "revocation_endpoint": f"{self.issuer}/revoke",
             "response_types_supported": ["code"],
             "id_token_signing_alg_values_supported": ["RS256"],
             "code_challenge_methods_supported": ["S256"],
@@ -191,6 +194,8 @@ class FakeProvider:
             return httpx.Response(200, json=self.jwks())
         if path == "/token":
             return self._token(request)
+        if path == "/revoke":
+            return self._revoke(request)
         return httpx.Response(404)
 
     def _token(self, request: httpx.Request) -> httpx.Response:
@@ -212,6 +217,14 @@ class FakeProvider:
         if form.get("redirect_uri") != authorization.redirect_uri:
             return _oauth_error("invalid_grant")
         return self._tokens_for(authorization)
+
+    def _revoke(self, request: httpx.Request) -> httpx.Response:
+        form = {k: v[0] for k, v in parse_qs(request.content.decode()).items()}
+        self.revocations.append(form)
+        if self.next_revocation_answers:
+            return self.next_revocation_answers.pop(0)(request)
+        self.revoked_tokens.add(form.get("token", ""))
+        return httpx.Response(200)
 
     def _tokens_for(self, authorization: Authorization) -> httpx.Response:
         authorization.redeemed += 1

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+from oidc_fake_provider import answer
 from web_harness import Site
 
 from loginledger.adapters.web import CookiePolicy, SessionCookie
@@ -164,3 +166,41 @@ async def test_callback_reloaded_after_logout_does_not_sign_in_again() -> None:
     assert reloaded.json()["error"] == "session_ended"
     assert "set-cookie" not in reloaded.headers
     assert site.counted.redemptions == 1
+
+
+async def test_logout_revokes_the_refresh_token_at_the_provider() -> None:
+    """Signing out tells the provider's revocation endpoint (RFC 7009)."""
+    site = Site()
+    browser = site.browser()
+    callback_url = site.provider.authorize(await browser.start_login())
+    await browser.get(callback_url)
+    login = await site.login_of(callback_url)
+    assert login.tokens is not None
+
+    await browser.client.post("/auth/logout", headers={"origin": "https://rp.test"})
+
+    assert [r["token_type_hint"] for r in site.provider.revocations] == [
+        "refresh_token"
+    ]
+    assert login.tokens.refresh_token in site.provider.revoked_tokens
+
+
+@pytest.mark.parametrize("revocation", ["unsupported", "failing"])
+async def test_logout_succeeds_whatever_the_revocation_endpoint_does(
+    revocation: str,
+) -> None:
+    """No revocation endpoint, or one answering 503: the session still ends."""
+    site = Site()
+    if revocation == "unsupported":
+        site.provider.discovery_overrides["revocation_endpoint"] = None
+    else:
+        site.provider.next_revocation_answers.append(answer(503))
+    browser = site.browser()
+    await browser.sign_in()
+
+    response = await browser.client.post(
+        "/auth/logout", headers={"origin": "https://rp.test"}
+    )
+
+    assert response.status_code == 303
+    assert (await browser.get("/auth/session")).status_code == 401

@@ -27,6 +27,7 @@ from loginledger.adapters.oidc.provider import (
     ProviderPolicy,
 )
 from loginledger.adapters.oidc.provider_http import ProviderHttp, new_provider_client
+from loginledger.adapters.oidc.revocation import OidcTokenRevoker
 from loginledger.adapters.oidc.token_client import OidcTokenEndpoint
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
     "IdTokenClaims",
     "IdTokenValidator",
     "OidcTokenEndpoint",
+    "OidcTokenRevoker",
     "OpenIdProvider",
     "PrivateKeyJwt",
     "ProviderAnswerError",

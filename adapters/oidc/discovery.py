@@ -40,6 +40,7 @@ class ProviderMetadata(BaseModel):
     # RFC 9207 §3: the provider puts `iss` in every authorization response.
     authorization_response_iss_parameter_supported: bool = False
     end_session_endpoint: str | None = None
+    revocation_endpoint: str | None = None
 
 
 def is_secure_url(url: str) -> bool:
@@ -75,9 +76,14 @@ def parse_metadata(issuer: str, document: dict[str, object]) -> ProviderMetadata
             f"the configured issuer is {issuer!r}; they must be equal exactly"
         )
         raise ProviderMetadataError(msg)
-    for name in ("authorization_endpoint", "token_endpoint", "jwks_uri"):
+    for name in (
+        "authorization_endpoint",
+        "token_endpoint",
+        "jwks_uri",
+        "revocation_endpoint",
+    ):
         url = getattr(metadata, name)
-        if not is_secure_url(url):
+        if url is not None and not is_secure_url(url):
             msg = f"the provider's {name} {url!r} is not an https:// URL"
             raise ProviderMetadataError(msg)
     return metadata

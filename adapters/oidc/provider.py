@@ -1,9 +1,10 @@
 """One OpenID provider as the relying party uses it: the parts, wired.
 
-`OpenIdProvider` puts discovery, the key set, ID token validation and the
-token endpoint together for one client registration. The web layer asks it
-for authorization URLs, checks authorization responses with it, and hands its
-`token_endpoint` to the callback use case.
+`OpenIdProvider` puts discovery, the key set, ID token validation, the token
+endpoint and the revocation endpoint together for one client registration.
+The web layer asks it for authorization URLs, checks authorization responses
+with it, hands its `token_endpoint` to the callback use case and its
+`revoker` to the session keeper.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from loginledger.adapters.oidc.discovery import ProviderDiscovery, is_secure_url
 from loginledger.adapters.oidc.id_token import DEFAULT_ALGORITHMS, IdTokenValidator
 from loginledger.adapters.oidc.jwks import ProviderKeys
 from loginledger.adapters.oidc.provider_http import ProviderHttp
+from loginledger.adapters.oidc.revocation import OidcTokenRevoker
 from loginledger.adapters.oidc.token_client import OidcTokenEndpoint
 from loginledger.domain.ports import Clock, TokenEndpointError
 
@@ -101,6 +103,9 @@ class OpenIdProvider:
             algorithms=policy.id_token_algorithms,
             leeway=policy.id_token_leeway,
             trusted_audiences=policy.trusted_audiences,
+        )
+        self.revoker = OidcTokenRevoker(
+            discovery=self.discovery, http=http, client_auth=client_auth
         )
         self.token_endpoint = OidcTokenEndpoint(
             discovery=self.discovery,

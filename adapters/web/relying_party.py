@@ -83,7 +83,9 @@ class RelyingParty:
         clock = clock or SystemClock()
         self.provider = provider
         self.cookies = cookies or CookiePolicy()
-        self.keeper = SessionKeeper(store, clock, session_policy)
+        self.keeper = SessionKeeper(
+            store, clock, session_policy, revoker=provider.revoker
+        )
         self.sessions = BrowserSessions(store, self.keeper, self.cookies)
         self.handler = LoginCallbackHandler(
             store, token_endpoint or provider.token_endpoint, clock, callback_policy

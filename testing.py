@@ -52,6 +52,7 @@ __all__ = [
     "InterleavedEventStore",
     "InterleavedTokenEndpoint",
     "Interleaver",
+    "InterleavingStalledError",
     "ObservedEventStore",
     "RedemptionGate",
     "default_grant",
@@ -182,17 +183,39 @@ class ControllableTokenEndpoint:
             raise self._failures.pop(0)
 
 
+class InterleavingStalledError(RuntimeError):
+    """A schedule ran past its step limit without every coroutine finishing.
+
+    Usually a coroutine waits for something no other coroutine will do, such
+    as a claim whose holder failed while the clock stands still.
+    """
+
+    def __init__(self, max_steps: int, waiting: Sequence[str]):
+        self.max_steps = max_steps
+        self.waiting = list(waiting)
+        super().__init__(
+            f"the interleaving took more than {max_steps} steps; still waiting: "
+            f"{', '.join(self.waiting) or 'nothing'}"
+        )
+
+
 class Interleaver:
     """Runs coroutines one step at a time, in an order chosen from outside.
 
     A step ends where a coroutine calls `checkpoint` (the instrumented store
     and token endpoint do so before every call). Once every coroutine is at a
     checkpoint or finished, `choose` picks which waiting one goes next. The
-    order is thus decided entirely by `choose`, never by timing.
+    order is thus decided entirely by `choose`, never by timing, as long as
+    nothing under test waits on the wall clock: give the use cases wait
+    limits longer than the test can run, so that no timeout fires mid-schedule.
+    After `max_steps` steps the run stops with InterleavingStalledError.
     """
 
-    def __init__(self, choose: Callable[[Sequence[str]], int]) -> None:
+    def __init__(
+        self, choose: Callable[[Sequence[str]], int], max_steps: int = 10_000
+    ) -> None:
         self._choose = choose
+        self._max_steps = max_steps
         self._waiting: dict[str, asyncio.Future[None]] = {}
         self._running = 0
         self._settled = asyncio.Event()
@@ -204,10 +227,18 @@ class Interleaver:
         # The sequence number keeps keys unique; the schedule being
         # deterministic, so are the numbers.
         self._sequence += 1
+        key = f"{_task_name()}:{label}#{self._sequence}"
         turn = asyncio.get_running_loop().create_future()
-        self._waiting[f"{_task_name()}:{label}#{self._sequence}"] = turn
+        self._waiting[key] = turn
         self._leave()
-        await turn
+        try:
+            await turn
+        except asyncio.CancelledError:
+            # Woken by a cancellation (a timeout, say) rather than picked:
+            # the coroutine runs again, so count it as running.
+            if self._waiting.pop(key, None) is not None:
+                self._running += 1
+            raise
 
     async def run(self, coroutines: Mapping[str, Awaitable[T]]) -> dict[str, T]:
         """Run the named coroutines to the end; returns their results by name."""
@@ -217,16 +248,12 @@ class Interleaver:
         }
         self._running = len(tasks)
 
-        while not all(task.done() for task in tasks.values()):
-            await self._settled.wait()
-            self._settled.clear()
-            if not self._waiting:
-                continue
-            labels = sorted(self._waiting)
-            chosen = labels[self._choose(labels)]
-            self.steps.append(chosen)
-            self._running += 1
-            self._waiting.pop(chosen).set_result(None)
+        try:
+            await self._schedule(tasks)
+        finally:
+            for task in tasks.values():
+                task.cancel()
+            await asyncio.gather(*tasks.values(), return_exceptions=True)
 
         # Collect every failure, so none is left unretrieved, and raise the first.
         failures = [task.exception() for task in tasks.values()]
@@ -234,6 +261,20 @@ class Interleaver:
             if failure is not None:
                 raise failure
         return {name: task.result() for name, task in tasks.items()}
+
+    async def _schedule(self, tasks: Mapping[str, asyncio.Task[T]]) -> None:
+        while not all(task.done() for task in tasks.values()):
+            await self._settled.wait()
+            self._settled.clear()
+            if not self._waiting:
+                continue
+            if len(self.steps) >= self._max_steps:
+                raise InterleavingStalledError(self._max_steps, sorted(self._waiting))
+            labels = sorted(self._waiting)
+            chosen = labels[self._choose(labels)]
+            self.steps.append(chosen)
+            self._running += 1
+            self._waiting.pop(chosen).set_result(None)
 
     async def _track(self, coroutine: Awaitable[T]) -> T:
         try:

@@ -14,6 +14,7 @@ from loginledger.domain import (
     LoginRequest,
     LoginStarter,
     RefreshEndpoint,
+    RefreshPolicy,
     SessionRefresher,
     TokenEndpoint,
 )
@@ -71,12 +72,15 @@ class Harness:
         return stream_id
 
     def refresher_on(
-        self, store: EventStore | None = None, endpoint: RefreshEndpoint | None = None
+        self,
+        store: EventStore | None = None,
+        endpoint: RefreshEndpoint | None = None,
+        policy: RefreshPolicy | None = None,
     ) -> SessionRefresher:
         """A refresher with this harness's clock, on its store and provider
         unless others are given."""
         return SessionRefresher(
-            store or self.store, endpoint or self.endpoint, self.clock
+            store or self.store, endpoint or self.endpoint, self.clock, policy
         )
 
     async def active_session(self, stream_id: str = "login-1") -> Login:

@@ -10,6 +10,7 @@ caller of a login gets the same answer.
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -17,6 +18,7 @@ from login_harness import Harness
 from schedules import Chooser
 
 from loginledger.domain import (
+    CallbackPolicy,
     CodeRedemption,
     GrantRejectedError,
     LoginRefused,
@@ -59,7 +61,8 @@ class ScriptedTokenEndpoint:
 async def _run(
     data: st.DataObject, callbacks_per_login: list[int], failures: list[int]
 ) -> None:
-    harness = Harness()
+    # Waits long enough that no wall-clock timeout fires mid-schedule.
+    harness = Harness(policy=CallbackPolicy(wait_limit=timedelta(hours=1)))
     streams = [
         await harness.start_login(f"login-{n}") for n in range(len(callbacks_per_login))
     ]

@@ -8,6 +8,7 @@ surely never received may be), and callers that get tokens agree on them.
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -19,6 +20,7 @@ from loginledger.domain import (
     ProviderTimeoutError,
     ProviderUnavailableError,
     RefreshedTokens,
+    RefreshPolicy,
     RefreshRedemption,
     RefreshRequest,
     SessionOver,
@@ -43,13 +45,15 @@ class ScriptedRefreshEndpoint:
         self._outcomes = outcomes
         self.presented: list[str] = []
         self.maybe_used: set[str] = set()
+        self.reused: list[str] = []
 
     async def redeem_refresh_token(
         self, redemption: RefreshRedemption
     ) -> RefreshedTokens:
         await self._interleaver.checkpoint("refresh")
         token = redemption.refresh_token
-        assert token not in self.maybe_used, "a possibly used token came back"
+        if token in self.maybe_used:
+            self.reused.append(token)
         self.presented.append(token)
         number = len(self.presented)
         failure = FAILURES[self._outcomes[(number - 1) % len(self._outcomes)]]
@@ -67,8 +71,11 @@ async def _run(data: st.DataObject, callers: int, outcomes: list[int]) -> None:
     login = await harness.active_session()
     interleaver = Interleaver(Chooser(data))
     endpoint = ScriptedRefreshEndpoint(interleaver, outcomes)
+    # Waits long enough that no wall-clock timeout fires mid-schedule.
     refresher = harness.refresher_on(
-        InterleavedEventStore(harness.store, interleaver), endpoint
+        InterleavedEventStore(harness.store, interleaver),
+        endpoint,
+        RefreshPolicy(wait_limit=timedelta(hours=1)),
     )
 
     results = await interleaver.run(
@@ -80,6 +87,7 @@ async def _run(data: st.DataObject, callers: int, outcomes: list[int]) -> None:
         }
     )
 
+    assert endpoint.reused == [], "a possibly used refresh token came back"
     granted = {
         r.tokens.access_token for r in results.values() if isinstance(r, TokensCurrent)
     }

@@ -67,10 +67,30 @@ class LoginLedgerSettings(BaseSettings):
     id_token_leeway: timedelta = timedelta(seconds=60)
     id_token_algorithms: tuple[str, ...] = DEFAULT_ALGORITHMS
     jwks_min_refetch_interval: timedelta = timedelta(minutes=1)
+    token_refresh_margin: timedelta = Field(
+        default=timedelta(seconds=60),
+        description="Refresh access tokens this long before they expire.",
+    )
+    post_logout_redirect_uri: str | None = Field(
+        default=None,
+        description="Where the provider sends the browser after signing out; "
+        "registered at the provider.",
+    )
+    logout_return_to: str = Field(
+        default="/",
+        description="Path to go to after signing out when the provider has no "
+        "end_session_endpoint.",
+    )
+    logout_token_max_age: timedelta = Field(
+        default=timedelta(minutes=5),
+        description="How old a back-channel logout token may be.",
+    )
 
-    @field_validator("issuer", "redirect_uri")
+    @field_validator("issuer", "redirect_uri", "post_logout_redirect_uri")
     @classmethod
-    def _secure_url(cls, value: str) -> str:
+    def _secure_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         if not is_secure_url(value):
             msg = "must be an https:// URL (http:// only for localhost)"
             raise ValueError(msg)
@@ -89,6 +109,7 @@ class LoginLedgerSettings(BaseSettings):
         "session_idle_timeout",
         "login_lifetime",
         "jwks_min_refetch_interval",
+        "logout_token_max_age",
     )
     @classmethod
     def _positive(cls, value: timedelta | None) -> timedelta | None:
@@ -96,6 +117,28 @@ class LoginLedgerSettings(BaseSettings):
             msg = "must be a positive duration"
             raise ValueError(msg)
         return value
+
+    @field_validator("token_refresh_margin")
+    @classmethod
+    def _not_negative(cls, value: timedelta) -> timedelta:
+        if value < timedelta(0):
+            msg = "must not be a negative duration"
+            raise ValueError(msg)
+        return value
+
+    @field_validator("logout_return_to")
+    @classmethod
+    def _same_site_path(cls, value: str) -> str:
+        # Imported here: the web package imports this module.
+        from loginledger.adapters.web.return_to import (
+            UnsafeReturnToError,
+            safe_return_to,
+        )
+
+        try:
+            return safe_return_to(value)
+        except UnsafeReturnToError as error:
+            raise ValueError(str(error)) from None
 
     @field_validator("id_token_leeway")
     @classmethod

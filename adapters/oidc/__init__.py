@@ -2,7 +2,9 @@
 
 `OpenIdProvider` is the entry point; the modules hold one concept each:
 discovery, jwks (signing keys), authorization (the request URL and its
-secrets), client_auth, token_client (the `TokenEndpoint` port) and id_token.
+secrets), client_auth, token_client (the `TokenEndpoint` port),
+refresh_client (the `RefreshEndpoint` port), id_token, revocation,
+end_session (RP-initiated logout) and logout_token (back-channel logout).
 """
 
 from loginledger.adapters.oidc.authorization import AuthorizationSecrets
@@ -21,12 +23,18 @@ from loginledger.adapters.oidc.errors import (
 )
 from loginledger.adapters.oidc.id_token import IdTokenClaims, IdTokenValidator
 from loginledger.adapters.oidc.jwks import ProviderKeys
+from loginledger.adapters.oidc.logout_token import (
+    InvalidLogoutTokenError,
+    LogoutTokenClaims,
+    LogoutTokenValidator,
+)
 from loginledger.adapters.oidc.provider import (
     ClientRegistration,
     OpenIdProvider,
     ProviderPolicy,
 )
 from loginledger.adapters.oidc.provider_http import ProviderHttp, new_provider_client
+from loginledger.adapters.oidc.refresh_client import OidcRefreshEndpoint
 from loginledger.adapters.oidc.revocation import OidcTokenRevoker
 from loginledger.adapters.oidc.token_client import OidcTokenEndpoint
 
@@ -39,6 +47,10 @@ __all__ = [
     "ClientSecretPost",
     "IdTokenClaims",
     "IdTokenValidator",
+    "InvalidLogoutTokenError",
+    "LogoutTokenClaims",
+    "LogoutTokenValidator",
+    "OidcRefreshEndpoint",
     "OidcTokenEndpoint",
     "OidcTokenRevoker",
     "OpenIdProvider",

@@ -81,6 +81,8 @@ def parse_metadata(issuer: str, document: dict[str, object]) -> ProviderMetadata
         "token_endpoint",
         "jwks_uri",
         "revocation_endpoint",
+        # The browser carries the ID token there (as id_token_hint).
+        "end_session_endpoint",
     ):
         url = getattr(metadata, name)
         if url is not None and not is_secure_url(url):

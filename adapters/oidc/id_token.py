@@ -110,8 +110,17 @@ class IdTokenValidator:
         self._leeway = leeway
         self._trusted_audiences = frozenset(trusted_audiences) | {client_id}
 
-    async def validate(self, id_token: str, *, nonce: str) -> IdTokenClaims:
+    async def validate(
+        self, id_token: str, *, nonce: str, nonce_required: bool = True
+    ) -> IdTokenClaims:
         """The token's claims, once every check passed.
+
+        Args:
+            id_token: the compact JWT.
+            nonce: the nonce the login attempt sent.
+            nonce_required: False for an ID token from a refresh, which need
+                not carry a nonce but must carry this one if it has any
+                (OpenID Connect Core §12.2).
 
         Raises:
             InvalidIdTokenError: a check failed; the message names which.
@@ -128,7 +137,7 @@ class IdTokenValidator:
 
         key = await self._keys.key_for(kid if isinstance(kid, str) else None, alg)
         claims = self._verified_claims(id_token, key, alg)
-        self._check_claims(claims, nonce)
+        self._check_claims(claims, nonce, nonce_required)
         self._check_audiences(claims)
         return self._result(claims)
 
@@ -154,7 +163,9 @@ class IdTokenValidator:
             msg = f"format check failed: the ID token cannot be read ({error.__class__.__name__})"
             raise InvalidIdTokenError(msg) from None
 
-    def _check_claims(self, claims: dict[str, Any], nonce: str) -> None:
+    def _check_claims(
+        self, claims: dict[str, Any], nonce: str, nonce_required: bool
+    ) -> None:
         now = self._clock.now()
         registry = jwt.JWTClaimsRegistry(
             now=int(now.timestamp()),
@@ -164,7 +175,7 @@ class IdTokenValidator:
             aud={"essential": True, "value": self._client_id},
             exp={"essential": True},
             iat={"essential": True},
-            nonce={"essential": True, "value": nonce},
+            nonce={"essential": nonce_required, "value": nonce},
         )
         try:
             registry.validate(claims)

@@ -1,10 +1,12 @@
 """One OpenID provider as the relying party uses it: the parts, wired.
 
 `OpenIdProvider` puts discovery, the key set, ID token validation, the token
-endpoint and the revocation endpoint together for one client registration.
-The web layer asks it for authorization URLs, checks authorization responses
-with it, hands its `token_endpoint` to the callback use case and its
-`revoker` to the session keeper.
+endpoint (for codes and for refresh tokens), the revocation endpoint and
+logout token validation together for one client registration. The web layer
+asks it for authorization and logout URLs, checks authorization responses
+with it, hands its `token_endpoint` to the callback use case, its
+`refresh_endpoint` to the refresher, its `revoker` to the session keeper and
+its `logout_tokens` to the back-channel logout route.
 """
 
 from __future__ import annotations
@@ -19,9 +21,12 @@ from loginledger.adapters.oidc.authorization import (
 )
 from loginledger.adapters.oidc.client_auth import ClientAuthentication
 from loginledger.adapters.oidc.discovery import ProviderDiscovery, is_secure_url
+from loginledger.adapters.oidc.end_session import end_session_url
 from loginledger.adapters.oidc.id_token import DEFAULT_ALGORITHMS, IdTokenValidator
 from loginledger.adapters.oidc.jwks import ProviderKeys
+from loginledger.adapters.oidc.logout_token import LogoutTokenValidator
 from loginledger.adapters.oidc.provider_http import ProviderHttp
+from loginledger.adapters.oidc.refresh_client import OidcRefreshEndpoint
 from loginledger.adapters.oidc.revocation import OidcTokenRevoker
 from loginledger.adapters.oidc.token_client import OidcTokenEndpoint
 from loginledger.domain.ports import Clock, TokenEndpointError
@@ -59,7 +64,11 @@ class ClientRegistration:
 
 @dataclass(frozen=True)
 class ProviderPolicy:
-    """How strictly tokens are checked and how long provider data is cached."""
+    """How strictly tokens are checked and how long provider data is cached.
+
+    `logout_token_max_age` is how old (by `iat`) a back-channel logout token
+    may be; the other fields apply to ID tokens and logout tokens alike.
+    """
 
     id_token_algorithms: tuple[str, ...] = DEFAULT_ALGORITHMS
     id_token_leeway: timedelta = timedelta(seconds=60)
@@ -67,6 +76,7 @@ class ProviderPolicy:
     metadata_max_age: timedelta = timedelta(hours=1)
     jwks_max_age: timedelta = timedelta(hours=1)
     jwks_min_refetch_interval: timedelta = timedelta(minutes=1)
+    logout_token_max_age: timedelta = timedelta(minutes=5)
     extra_authorization_params: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -114,6 +124,22 @@ class OpenIdProvider:
             validator=validator,
             clock=clock,
         )
+        self.refresh_endpoint = OidcRefreshEndpoint(
+            discovery=self.discovery,
+            http=http,
+            client_auth=client_auth,
+            validator=validator,
+            clock=clock,
+        )
+        self.logout_tokens = LogoutTokenValidator(
+            issuer=registration.issuer,
+            client_id=registration.client_id,
+            keys=self.keys,
+            clock=clock,
+            algorithms=policy.id_token_algorithms,
+            leeway=policy.id_token_leeway,
+            max_age=policy.logout_token_max_age,
+        )
 
     async def authorization_url(self, request_secrets: AuthorizationSecrets) -> str:
         """Where to send the browser to start the attempt of `request_secrets`.
@@ -129,6 +155,30 @@ class OpenIdProvider:
             scopes=self.registration.scopes,
             request_secrets=request_secrets,
             extra_params=self._policy.extra_authorization_params,
+        )
+
+    async def end_session_url(
+        self,
+        *,
+        id_token_hint: str | None,
+        post_logout_redirect_uri: str | None,
+        state: str,
+    ) -> str | None:
+        """Where to send the browser to sign out at the provider too, or None
+        when the provider publishes no `end_session_endpoint`.
+
+        Raises:
+            TokenEndpointError: the provider's metadata is unavailable.
+        """
+        metadata = await self.discovery.metadata()
+        if metadata.end_session_endpoint is None:
+            return None
+        return end_session_url(
+            metadata.end_session_endpoint,
+            client_id=self.registration.client_id,
+            id_token_hint=id_token_hint,
+            post_logout_redirect_uri=post_logout_redirect_uri,
+            state=state,
         )
 
     async def response_issuer_problem(self, iss: str | None) -> str | None:

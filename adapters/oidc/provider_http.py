@@ -2,7 +2,11 @@
 
 Every call goes through `ProviderHttp`, which turns httpx's failures into the
 port's typed errors: a timeout becomes ProviderTimeoutError, a connection
-failure or a 5xx answer ProviderUnavailableError. Messages name the endpoint
+failure or a 5xx answer ProviderUnavailableError. A request that spends a
+single-use credential (a rotating refresh token) is mapped more strictly: only
+a failure before the request left is ProviderUnavailableError, and everything
+after it (a 5xx, a read timeout, a dropped connection) is ProviderTimeoutError,
+because the provider may have spent the credential. Messages name the endpoint
 and what went wrong, never a request body (which holds codes and verifiers).
 """
 
@@ -27,6 +31,10 @@ JsonObject = dict[str, Any]
 # No provider answer we read is anywhere near this; a body past it is refused
 # rather than buffered.
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+
+# The failures that happen before any byte of the request is sent: no
+# connection could be opened, or none was free in the pool.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 
 @dataclass(frozen=True)
@@ -87,16 +95,30 @@ class ProviderHttp:
         what: str,
         form: Mapping[str, str],
         auth: httpx.Auth | None = None,
+        *,
+        single_use: bool = False,
     ) -> ProviderResponse:
         """POST `form` to `url` and return the answer, whatever its status
         below 500 (the caller interprets OAuth error bodies).
 
+        Args:
+            url: the endpoint.
+            what: the endpoint's name, for messages.
+            form: the form body.
+            auth: HTTP authentication, if any.
+            single_use: the form spends a credential that works once; see
+                the module docstring for how that changes the errors.
+
         Raises:
-            ProviderTimeoutError: no answer in time.
-            ProviderUnavailableError: unreachable, or a 5xx answer.
+            ProviderTimeoutError: no answer in time (with `single_use`: any
+                failure after the request may have left, a 5xx included).
+            ProviderUnavailableError: unreachable, or a 5xx answer (with
+                `single_use`: only when the request surely never left).
             ProviderAnswerError: the body is larger than the bound.
         """
-        return await self.send("POST", url, what, data=dict(form), auth=auth)
+        return await self.send(
+            "POST", url, what, data=dict(form), auth=auth, single_use=single_use
+        )
 
     async def send(
         self,
@@ -105,10 +127,11 @@ class ProviderHttp:
         what: str,
         data: dict[str, str] | None = None,
         auth: httpx.Auth | None = None,
+        single_use: bool = False,
     ) -> ProviderResponse:
         """Send one request; see `get_json` and `post_form` for the errors."""
         headers = {"Accept": "application/json"}
-        async with self._mapped_errors(url, what):
+        async with self._mapped_errors(url, what, single_use):
             request = self._client.build_request(
                 method, url, data=data, headers=headers
             )
@@ -122,6 +145,10 @@ class ProviderHttp:
 
         if response.status_code >= httpx.codes.INTERNAL_SERVER_ERROR:
             msg = f"{what} at {url} answered {response.status_code}"
+            if single_use:
+                # A gateway may answer 502 or 504 after the provider acted.
+                msg += "; the outcome is unknown"
+                raise ProviderTimeoutError(msg)
             raise ProviderUnavailableError(msg)
         logger.debug(
             "%s %s answered %d",
@@ -152,15 +179,28 @@ class ProviderHttp:
 
     @staticmethod
     @asynccontextmanager
-    async def _mapped_errors(url: str, what: str) -> AsyncIterator[None]:
+    async def _mapped_errors(
+        url: str, what: str, single_use: bool
+    ) -> AsyncIterator[None]:
         # The httpx error's own text is left out: it may quote the request.
         try:
             yield
         except httpx.TimeoutException as error:
-            msg = f"{what} at {url} did not answer in time ({type(error).__name__})"
+            name = type(error).__name__
+            if single_use and isinstance(error, _NOT_SENT):
+                msg = f"{what} at {url} could not be reached ({name})"
+                raise ProviderUnavailableError(msg) from None
+            msg = f"{what} at {url} did not answer in time ({name})"
             raise ProviderTimeoutError(msg) from None
         except httpx.TransportError as error:
-            msg = f"{what} at {url} could not be reached ({type(error).__name__})"
+            name = type(error).__name__
+            if single_use and not isinstance(error, _NOT_SENT):
+                msg = (
+                    f"{what} at {url} failed after the request was sent ({name}); "
+                    "the outcome is unknown"
+                )
+                raise ProviderTimeoutError(msg) from None
+            msg = f"{what} at {url} could not be reached ({name})"
             raise ProviderUnavailableError(msg) from None
 
 

@@ -31,7 +31,7 @@ from loginledger.domain.ports import (
 logger = logging.getLogger(__name__)
 
 # RFC 6749 §5.2: an error code is drawn from these characters.
-_ERROR_CODE = re.compile(r"[\x20-\x21\x23-\x5B\x5D-\x7E]{1,64}")
+OAUTH_ERROR_CODE = re.compile(r"[\x20-\x21\x23-\x5B\x5D-\x7E]{1,64}")
 
 
 def _code_grant(redemption: CodeRedemption) -> dict[str, str]:
@@ -146,7 +146,9 @@ class OidcTokenEndpoint:
         if status in (400, 401) and isinstance(error, str):
             # Only the error code: a description is free text and is not
             # repeated on the record.
-            code = error if _ERROR_CODE.fullmatch(error) else "malformed error code"
+            code = (
+                error if OAUTH_ERROR_CODE.fullmatch(error) else "malformed error code"
+            )
             msg = f"the token endpoint at {url} refused the grant: {code} ({status})"
             return GrantRejectedError(msg)
         msg = f"the token endpoint at {url} answered {status} without an OAuth error"

@@ -63,3 +63,8 @@ def binding_digest(hasher: KeyedHasher, binding: str | None) -> str:
 def new_callback_id() -> str:
     """A name for one callback request on the record (not a secret)."""
     return "cb-" + uuid.uuid4().hex
+
+
+def new_refresher_id() -> str:
+    """A name for one refresh request on the record (not a secret)."""
+    return "rf-" + uuid.uuid4().hex

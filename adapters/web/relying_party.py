@@ -2,6 +2,7 @@
 
     party = await open_relying_party(load_settings())   # SQL store, SecretBox
     app.mount("/auth", party.asgi_app())                # Starlette or FastAPI
+    tokens = await party.fresh_tokens(request)          # in a handler
     ...
     await party.aclose()                                # at shutdown
 
@@ -36,12 +37,18 @@ from loginledger.adapters.oidc.provider import (
 )
 from loginledger.adapters.oidc.provider_http import ProviderHttp, new_provider_client
 from loginledger.adapters.settings import LoginLedgerSettings, SettingsError
+from loginledger.adapters.web.backchannel import BackchannelLogout
 from loginledger.adapters.web.cookies import CookiePolicy
+from loginledger.adapters.web.fresh_tokens import DEFAULT_MARGIN, SessionTokens
 from loginledger.adapters.web.identifiers import KeyedHasher
+from loginledger.adapters.web.logout import LogoutPolicy, SignOut
 from loginledger.adapters.web.routes import LoginRoutes
 from loginledger.adapters.web.sessions import BrowserSessions
 from loginledger.domain.callback import CallbackPolicy, LoginCallbackHandler
-from loginledger.domain.ports import Clock, EventStore, TokenEndpoint
+from loginledger.domain.login import Tokens
+from loginledger.domain.ports import Clock, EventStore, RefreshEndpoint, TokenEndpoint
+from loginledger.domain.provider_logout import ProviderLogout, SessionDirectory
+from loginledger.domain.refresh import RefreshPolicy, SessionRefresher
 from loginledger.domain.session import CurrentSession, SessionKeeper, SessionPolicy
 from loginledger.domain.start import LoginStarter
 from loginledger.infrastructure.secrets import SecretBox, SecretBoxError
@@ -63,6 +70,15 @@ class RelyingParty:
         session_policy: session lifetimes (absolute and idle).
         token_endpoint: what redeems codes; the provider's by default (tests
             wrap it to count or hold redemptions).
+        refresh_endpoint: what redeems refresh tokens; the provider's by
+            default (tests wrap it likewise).
+        refresh_policy: refresh claim leases and waits.
+        token_refresh_margin: `fresh_tokens` refreshes access tokens this
+            long before they expire.
+        logout_policy: where the browser goes after signing out.
+        directory: finds a subject's sessions, so that a back-channel logout
+            token naming only a `sub` can end them; without it such a token
+            is refused and ends nothing.
         closers: what `aclose` closes, in order (clients, stores it owns).
     """
 
@@ -78,6 +94,11 @@ class RelyingParty:
         callback_policy: CallbackPolicy | None = None,
         session_policy: SessionPolicy | None = None,
         token_endpoint: TokenEndpoint | None = None,
+        refresh_endpoint: RefreshEndpoint | None = None,
+        refresh_policy: RefreshPolicy | None = None,
+        token_refresh_margin: timedelta = DEFAULT_MARGIN,
+        logout_policy: LogoutPolicy | None = None,
+        directory: SessionDirectory | None = None,
         closers: Sequence[Callable[[], Awaitable[None]]] = (),
     ) -> None:
         clock = clock or SystemClock()
@@ -90,6 +111,13 @@ class RelyingParty:
         self.handler = LoginCallbackHandler(
             store, token_endpoint or provider.token_endpoint, clock, callback_policy
         )
+        self.refresher = SessionRefresher(
+            store, refresh_endpoint or provider.refresh_endpoint, clock, refresh_policy
+        )
+        self.tokens = SessionTokens(
+            self.sessions, self.refresher, clock, token_refresh_margin
+        )
+        self.provider_logout = ProviderLogout(store, clock, self.keeper, directory)
         self._routes = LoginRoutes(
             provider=provider,
             starter=LoginStarter(store, clock, login_lifetime),
@@ -97,6 +125,17 @@ class RelyingParty:
             sessions=self.sessions,
             hasher=hasher,
             cookies=self.cookies,
+            sign_out=SignOut(
+                provider=provider,
+                sessions=self.sessions,
+                cookies=self.cookies,
+                policy=logout_policy,
+            ),
+            backchannel=BackchannelLogout(
+                validator=provider.logout_tokens,
+                provider_logout=self.provider_logout,
+                ends_by_subject=directory is not None,
+            ),
         )
         self._closers = list(closers)
 
@@ -110,6 +149,8 @@ class RelyingParty:
         clock: Clock | None = None,
         http_client: httpx.AsyncClient | None = None,
         token_endpoint: TokenEndpoint | None = None,
+        refresh_endpoint: RefreshEndpoint | None = None,
+        directory: SessionDirectory | None = None,
         closers: Sequence[Callable[[], Awaitable[None]]] = (),
     ) -> RelyingParty:
         """A relying party configured by `settings`.
@@ -122,6 +163,9 @@ class RelyingParty:
             http_client: the client for provider calls; by default one with
                 the configured timeouts, closed by `aclose`.
             token_endpoint: replaces the provider's token endpoint (tests).
+            refresh_endpoint: replaces the provider's refresh endpoint (tests).
+            directory: finds a subject's sessions for back-channel logout
+                tokens that name no `sid` (a projection).
             closers: more to close in `aclose`, after the provider client.
 
         Raises:
@@ -149,11 +193,19 @@ class RelyingParty:
                 idle_timeout=settings.session_idle_timeout,
             ),
             token_endpoint=token_endpoint,
+            refresh_endpoint=refresh_endpoint,
+            token_refresh_margin=settings.token_refresh_margin,
+            logout_policy=LogoutPolicy(
+                post_logout_redirect_uri=settings.post_logout_redirect_uri,
+                local_redirect=settings.logout_return_to,
+            ),
+            directory=directory,
             closers=[client.aclose, *closers] if owned else closers,
         )
 
     def routes(self) -> list[BaseRoute]:
-        """`/login`, `/callback`, `/logout` and `/session`, to include in an app."""
+        """`/login`, `/callback`, `/logout`, `/backchannel-logout` and
+        `/session`, to include in an app."""
         return self._routes.routes()
 
     def asgi_app(self) -> Router:
@@ -169,6 +221,22 @@ class RelyingParty:
         `Depends(party.current_session)`.
         """
         return await self.sessions.current(connection)
+
+    async def fresh_tokens(
+        self, connection: HTTPConnection, *, force: bool = False
+    ) -> Tokens:
+        """The tokens of the request's session, refreshed first if the access
+        token expires within `token_refresh_margin` (or if `force`).
+
+        Concurrent calls for one session make one refresh at the provider.
+
+        Raises:
+            SessionTokensError: NotSignedInError or
+                ReauthenticationRequiredError (answer 401), or
+                TokensUnavailableError (answer 503 with its Retry-After);
+                `tokens_error_response` builds the answer.
+        """
+        return await self.tokens.fresh(connection, force=force)
 
     async def aclose(self) -> None:
         """Close what this relying party opened: its provider client, and the
@@ -196,6 +264,7 @@ def provider_from_settings(
         id_token_algorithms=settings.id_token_algorithms,
         id_token_leeway=settings.id_token_leeway,
         jwks_min_refetch_interval=settings.jwks_min_refetch_interval,
+        logout_token_max_age=settings.logout_token_max_age,
     )
     return OpenIdProvider(
         registration,
@@ -248,6 +317,7 @@ async def open_relying_party(
     *,
     clock: Clock | None = None,
     http_client: httpx.AsyncClient | None = None,
+    directory: SessionDirectory | None = None,
 ) -> RelyingParty:
     """A relying party on the SQL event store at `settings.database_url`.
 
@@ -255,6 +325,7 @@ async def open_relying_party(
     keeps its keys in a file beside it (`<database>.key`), and PostgreSQL
     needs `secret_keys`. The same box encrypts the store's secret fields and
     keys the hashes of states and browser bindings. `aclose` closes the store.
+    `directory` is passed on to `RelyingParty` (back-channel logout by `sub`).
 
     Raises:
         SettingsError: no database_url, or keys that cannot be loaded.
@@ -275,6 +346,7 @@ async def open_relying_party(
         hasher=box,
         clock=clock,
         http_client=http_client,
+        directory=directory,
         closers=[store.close],
     )
 

@@ -1,8 +1,10 @@
-"""The relying party's four routes, as Starlette endpoints.
+"""The relying party's routes, as Starlette endpoints.
 
 - `GET /login`: start an attempt and send the browser to the provider.
 - `GET /callback`: complete the attempt from the provider's response.
-- `POST /logout`: end the browser's session and clear its cookie.
+- `POST /logout`: end the browser's session, clear its cookie, and send the
+  browser to sign out at the provider (see `logout`).
+- `POST /backchannel-logout`: the provider ends sessions (see `backchannel`).
 - `GET /session`: the current session as JSON, or 401.
 
 Every endpoint runs inside a guard that turns an unexpected error into a 503
@@ -16,7 +18,6 @@ import functools
 import logging
 from collections.abc import Awaitable, Callable
 from typing import assert_never
-from urllib.parse import urlsplit
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -25,6 +26,7 @@ from starlette.routing import BaseRoute, Route
 from loginledger.adapters.oidc.authorization import AuthorizationSecrets
 from loginledger.adapters.oidc.provider import OpenIdProvider
 from loginledger.adapters.web import refusals
+from loginledger.adapters.web.backchannel import BackchannelLogout
 from loginledger.adapters.web.callback_params import (
     AuthorizationResponse,
     MalformedCallbackError,
@@ -38,13 +40,13 @@ from loginledger.adapters.web.identifiers import (
     new_token,
     stream_id_for_state,
 )
+from loginledger.adapters.web.logout import SignOut
 from loginledger.adapters.web.responses import (
     SECURITY_HEADERS,
     Problem,
     problem_response,
     redirect_response,
     still_completing_response,
-    wants_json,
 )
 from loginledger.adapters.web.return_to import UnsafeReturnToError, safe_return_to
 from loginledger.adapters.web.sessions import BrowserSessions, session_json
@@ -78,6 +80,8 @@ class LoginRoutes:
         sessions: BrowserSessions,
         hasher: KeyedHasher,
         cookies: CookiePolicy,
+        sign_out: SignOut,
+        backchannel: BackchannelLogout,
     ) -> None:
         self._provider = provider
         self._starter = starter
@@ -85,15 +89,28 @@ class LoginRoutes:
         self._sessions = sessions
         self._hasher = hasher
         self._cookies = cookies
+        self._sign_out = sign_out
+        self._backchannel = backchannel
 
     def routes(self) -> list[BaseRoute]:
-        """The four routes, each guarded, to mount or include in an app."""
+        """The routes, each guarded, to mount or include in an app."""
         return [
             Route("/login", _guarded(self.login), methods=["GET"], name="login"),
             Route(
                 "/callback", _guarded(self.callback), methods=["GET"], name="callback"
             ),
-            Route("/logout", _guarded(self.logout), methods=["POST"], name="logout"),
+            Route(
+                "/logout",
+                _guarded(self._sign_out.logout),
+                methods=["POST"],
+                name="logout",
+            ),
+            Route(
+                "/backchannel-logout",
+                _guarded(self._backchannel.receive),
+                methods=["POST"],
+                name="backchannel_logout",
+            ),
             Route("/session", _guarded(self.session), methods=["GET"], name="session"),
         ]
 
@@ -166,21 +183,6 @@ class LoginRoutes:
             return self._refuse(request, refusals.UNKNOWN_LOGIN)
         return self._answer(request, result)
 
-    async def logout(self, request: Request) -> Response:
-        """End this browser's session, on the record and in its cookie."""
-        if _cross_site(request):
-            return problem_response(request, refusals.CROSS_SITE_REQUEST)
-
-        cookie = self._cookies.read_session(request)
-        if cookie is not None:
-            await self._sessions.end(cookie)
-        if wants_json(request):
-            response: Response = Response(status_code=204, headers=SECURITY_HEADERS)
-        else:
-            response = redirect_response("/")
-        self._cookies.clear_session(response)
-        return response
-
     async def session(self, request: Request) -> Response:
         """The current session as JSON, or 401."""
         current = await self._sessions.current(request)
@@ -238,18 +240,6 @@ def _guarded(endpoint: Endpoint) -> Endpoint:
             return problem_response(request, refusals.UNEXPECTED)
 
     return guarded
-
-
-def _cross_site(request: Request) -> bool:
-    """Whether the browser says this request was sent by another site."""
-    # Fetch metadata first: a browser that sends it names the initiator.
-    fetch_site = request.headers.get("sec-fetch-site")
-    if fetch_site is not None:
-        return fetch_site not in ("same-origin", "none")
-    origin = request.headers.get("origin")
-    if origin is None or origin == "null":
-        return origin == "null"
-    return urlsplit(origin).netloc != request.headers.get("host")
 
 
 def _safe_destination(return_to: str) -> str:

@@ -10,6 +10,7 @@ stale cookie never writes to the ledger.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.requests import HTTPConnection
@@ -34,6 +35,15 @@ def session_json(session: CurrentSession) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class SignedOut:
+    """A session a sign-out ended (or found already over), and its ID token
+    for the provider's logout (`id_token_hint`)."""
+
+    stream_id: str
+    id_token: str | None = field(repr=False)
+
+
 class BrowserSessions:
     """The sessions that requests' session cookies stand for."""
 
@@ -52,23 +62,33 @@ class BrowserSessions:
         session = await self._keeper.current(cookie.stream_id)
         return session if isinstance(session, CurrentSession) else None
 
-    async def end(self, cookie: SessionCookie) -> bool:
-        """End the cookie's session (signed out); whether the cookie held one.
+    async def end(self, cookie: SessionCookie) -> SignedOut | None:
+        """End the cookie's session (signed out); None if the cookie holds none.
 
-        Nothing secret goes on the record: the reason and "logout".
+        A session that was already over (timed out, say) stays as it was and
+        is still reported, so that the provider can be told. Nothing secret
+        goes on the record: the reason and "logout".
         """
-        if not await self._holds(cookie):
-            return False
+        login = await self._login_of(cookie)
+        if login is None:
+            return None
         await self._keeper.end(
             cookie.stream_id, SessionEndReason.LOGGED_OUT, ended_by="logout"
         )
-        return True
+        tokens = login.tokens
+        return SignedOut(login.stream_id, tokens.id_token if tokens else None)
 
     async def _holds(self, cookie: SessionCookie) -> bool:
         """Whether the cookie's secret is the session id of its stream."""
+        return await self._login_of(cookie) is not None
+
+    async def _login_of(self, cookie: SessionCookie) -> Login | None:
+        """The login whose session id is the cookie's secret, or None."""
         loaded = await self._store.load(cookie.stream_id)
         if loaded.version == 0:
-            return False
+            return None
         login = Login.replay(cookie.stream_id, loaded.domain_events())
         session = login.session
-        return session is not None and cookie.matches(session.session_id)
+        if session is None or not cookie.matches(session.session_id):
+            return None
+        return login

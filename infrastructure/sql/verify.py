@@ -20,7 +20,7 @@ correctly; only an earlier report's heads reveal that, so keep each report's
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -101,6 +101,7 @@ async def verify_streams(
     *,
     secrets: KeyedHasher | None = None,
     previous_heads: Mapping[str, StreamHead] | None = None,
+    on_stream: Callable[[str, int], None] | None = None,
 ) -> VerificationReport:
     """Check the hash chain of every stream in the store's database.
 
@@ -111,6 +112,8 @@ async def verify_streams(
             store when `source` is one.
         previous_heads: the `heads` of an earlier report, to detect streams
             whose last events were removed since.
+        on_stream: called with each stream id and its number of events once
+            the stream is checked, to report progress.
 
     Raises:
         StoreConfigurationError: an engine was given without `secrets`.
@@ -126,6 +129,8 @@ async def verify_streams(
         finding, heads[stream_id] = checker.check(stream_id, rows)
         if finding is not None:
             findings.append(finding)
+        if on_stream is not None:
+            on_stream(stream_id, len(rows))
     findings += _truncations(heads, previous_heads or {})
 
     findings.sort(key=lambda finding: finding.stream_id)

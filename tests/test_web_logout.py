@@ -9,10 +9,13 @@ from datetime import timedelta
 import httpx
 import pytest
 from lifecycle_harness import LifecycleSite
-from oidc_fake_provider import CLIENT_ID, ISSUER
+from oidc_fake_provider import CLIENT_ID, CLIENT_SECRET, ISSUER, REDIRECT_URI
+from starlette.applications import Starlette
+from starlette.routing import Mount
 from web_harness import Browser, assert_no_secret_in, log_texts
 
-from loginledger.adapters.web import LogoutPolicy
+from loginledger.adapters.settings import load_settings
+from loginledger.adapters.web import LogoutPolicy, RelyingParty
 from loginledger.adapters.web.identifiers import is_token
 from loginledger.domain import Login, SessionEndReason
 
@@ -257,3 +260,37 @@ async def test_logout_leaks_nothing_but_the_hint_meant_for_the_provider(
     secrets |= {cookie, login.session.session_id}
     assert_no_secret_in([location, response.text], secrets)
     assert_no_secret_in(log_texts(caplog.records), secrets | hint)
+
+
+async def test_logout_settings_reach_the_logout_route() -> None:
+    """LOGINLEDGER_POST_LOGOUT_REDIRECT_URI and _LOGOUT_RETURN_TO, through
+    RelyingParty.from_settings, decide where signing out leads."""
+    site = LifecycleSite()
+    settings = load_settings(
+        issuer=ISSUER,
+        client_id=CLIENT_ID,
+        client_secret=CLIENT_SECRET,
+        redirect_uri=REDIRECT_URI,
+        post_logout_redirect_uri="https://rp.test/signed-out",
+        logout_return_to="/goodbye",
+    )
+    site.party = RelyingParty.from_settings(
+        settings,
+        store=site.store,
+        hasher=site.hasher,
+        clock=site.clock,
+        http_client=site.idp.client(),
+    )
+    site.app = Starlette(routes=[Mount("/auth", app=site.party.asgi_app())])
+    browser = await signed_in(site)
+
+    local = await browser.client.post("/auth/logout", headers=SAME_ORIGIN)
+    site.idp.discovery_overrides["end_session_endpoint"] = END_SESSION
+    site.clock.advance(timedelta(minutes=61))  # past the cached discovery document
+    browser = await signed_in(site)
+    remote = await browser.client.post("/auth/logout", headers=SAME_ORIGIN)
+
+    assert local.headers["location"] == "/goodbye"
+    assert httpx.URL(remote.headers["location"]).params["post_logout_redirect_uri"] == (
+        "https://rp.test/signed-out"
+    )

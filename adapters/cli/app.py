@@ -16,7 +16,17 @@ from typing import NoReturn
 
 import typer
 
-from loginledger.adapters.cli import db, demo, export, replay, serve, timeline, verify
+from loginledger.adapters.cli import (
+    db,
+    demo,
+    export,
+    projections,
+    replay,
+    serve,
+    sessions,
+    timeline,
+    verify,
+)
 from loginledger.adapters.cli.errors import FAILURE, explain, one_line
 from loginledger.adapters.cli.output import error_line
 
@@ -34,6 +44,7 @@ def build_app() -> typer.Typer:
     )
     app.command()(timeline.timeline)
     app.command()(replay.replay)
+    app.command()(sessions.sessions)
     app.command()(verify.verify)
     app.command()(export.export)
     app.command()(serve.serve)
@@ -42,6 +53,13 @@ def build_app() -> typer.Typer:
     database = typer.Typer(help="The ledger's database schema.", no_args_is_help=True)
     database.command()(db.upgrade)
     app.add_typer(database, name="db")
+
+    projection = typer.Typer(
+        help="The projections (read models).", no_args_is_help=True
+    )
+    projection.command()(projections.rebuild)
+    projection.command()(projections.status)
+    app.add_typer(projection, name="projections")
     return app
 
 

@@ -1,10 +1,13 @@
 """`loginledger verify`: is the ledger what the application wrote?
 
-Every stream's keyed hash chain is read back (`verify_streams`): an event
-edited, removed, reordered or inserted behind the application's back is
-named, first per stream. The streams are read one at a time, never all at
-once, with a progress bar on stderr when the ledger is large and stderr is a
-terminal.
+Two checks, each reading the streams one at a time, never all at once, with
+a progress bar on stderr when the ledger is large and stderr is a terminal:
+
+- every stream's keyed hash chain is read back (`verify_streams`): an event
+  edited, removed, reordered or inserted behind the application's back is
+  named, first per stream;
+- every projection row is compared with what its stream's events make of it
+  (`projection_audit`), up to the projection's checkpoint.
 
 `--heads FILE` keeps each stream's last version and chain hash between runs:
 a stream that got shorter, or vanished, since the run that wrote the file is
@@ -19,6 +22,7 @@ import asyncio
 import json
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -35,6 +39,10 @@ from loginledger.adapters.cli.output import (
     stderr_console,
     stdout_console,
 )
+from loginledger.adapters.cli.projection_audit import (
+    ProjectionAudit,
+    audit_projections,
+)
 from loginledger.infrastructure.sql import (
     StreamHead,
     VerificationReport,
@@ -46,6 +54,19 @@ from loginledger.infrastructure.sql.schema import events
 PROGRESS_FROM = 2_000
 
 Advance = Callable[[str, int], None]
+
+
+@dataclass(frozen=True)
+class LedgerCheck:
+    """What both checks found."""
+
+    chains: VerificationReport
+    projections: ProjectionAudit
+
+    @property
+    def intact(self) -> bool:
+        """Whether neither check found anything."""
+        return self.chains.intact and not self.projections.findings
 
 
 def verify(
@@ -61,30 +82,33 @@ def verify(
     ] = None,
     as_json: AsJson = False,
 ) -> None:
-    """Check every stream's hash chain; exit 1 naming the first bad event."""
+    """Check hash chains and projections; exit 1 naming the first bad event or row."""
     previous = read_heads(heads) if heads is not None and heads.exists() else {}
-    report = asyncio.run(verify_ledger(database, previous))
+    check = asyncio.run(verify_ledger(database, previous))
     if as_json:
-        print_json(report_json(report))
+        print_json(check_json(check))
     else:
-        print_report(report)
+        print_check(check)
 
-    if not report.intact:
-        raise CliError(_first_finding(report))
+    if not check.intact:
+        raise CliError(_first_finding(check))
     if heads is not None:
-        write_heads(heads, report.heads)
+        write_heads(heads, check.chains.heads)
 
 
 async def verify_ledger(
     database: str, previous: Mapping[str, StreamHead]
-) -> VerificationReport:
-    """The verification report of the ledger at `database`."""
+) -> LedgerCheck:
+    """Both checks of the ledger at `database`."""
     async with open_ledger(database) as ledger:
         total = await _event_count(ledger)
-        with _progress(total) as advance:
-            return await verify_streams(
+        # Each check reads every event once.
+        with _progress(2 * total) as advance:
+            chains = await verify_streams(
                 ledger.store, previous_heads=previous, on_stream=advance
             )
+            projections = await audit_projections(ledger, advance)
+    return LedgerCheck(chains, projections)
 
 
 async def _event_count(ledger: Ledger) -> int:
@@ -101,7 +125,7 @@ def _progress(total: int) -> Iterator[Advance]:
         TextColumn("verifying"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("events"),
+        TextColumn("events read"),
         console=console,
         transient=True,
         disable=total < PROGRESS_FROM or not console.is_terminal,
@@ -111,33 +135,45 @@ def _progress(total: int) -> Iterator[Advance]:
         yield lambda _stream_id, count: progress.advance(task, count)
 
 
-def print_report(report: VerificationReport) -> None:
-    """The totals, then each altered stream's first finding."""
+def print_check(check: LedgerCheck) -> None:
+    """Totals, then each altered stream's and each wrong row's first finding."""
     console = stdout_console()
-    verdict = "intact" if report.intact else f"{len(report.findings)} streams altered"
+    chains, audit = check.chains, check.projections
+    verdict = "intact" if chains.intact else f"{len(chains.findings)} streams altered"
     console.print(
-        f"{report.streams} streams, {report.events} events: {verdict}",
+        f"hash chains: {chains.streams} streams, {chains.events} events, {verdict}",
         highlight=False,
     )
-    if report.intact:
-        return
-    table = Table("stream", "version", "what", "detail", box=None)
-    for finding in report.findings:
-        table.add_row(
-            finding.stream_id,
-            str(finding.version),
-            finding.tampering.value,
-            finding.detail,
-        )
-    console.print(table)
+    if not chains.intact:
+        table = Table("stream", "version", "what", "detail", box=None)
+        for finding in chains.findings:
+            table.add_row(
+                finding.stream_id,
+                str(finding.version),
+                finding.tampering.value,
+                finding.detail,
+            )
+        console.print(table)
+
+    through = ", ".join(
+        f"{name} through position {p}" for name, p in audit.positions.items()
+    )
+    rows = f"{len(audit.findings)} rows wrong" if audit.findings else "match the events"
+    console.print(f"projections ({through}): {rows}", highlight=False)
+    if audit.findings:
+        table = Table("projection", "stream", "detail", box=None)
+        for wrong in audit.findings:
+            table.add_row(wrong.projection, wrong.stream_id, wrong.detail)
+        console.print(table)
 
 
-def report_json(report: VerificationReport) -> dict[str, Any]:
-    """The report as JSON-compatible data."""
+def check_json(check: LedgerCheck) -> dict[str, Any]:
+    """Both checks as JSON-compatible data."""
+    chains, audit = check.chains, check.projections
     return {
-        "streams": report.streams,
-        "events": report.events,
-        "intact": report.intact,
+        "intact": check.intact,
+        "streams": chains.streams,
+        "events": chains.events,
         "findings": [
             {
                 "stream_id": finding.stream_id,
@@ -145,19 +181,37 @@ def report_json(report: VerificationReport) -> dict[str, Any]:
                 "tampering": finding.tampering.value,
                 "detail": finding.detail,
             }
-            for finding in report.findings
+            for finding in chains.findings
         ],
+        "projections": {
+            "positions": audit.positions,
+            "findings": [
+                {
+                    "projection": w.projection,
+                    "stream_id": w.stream_id,
+                    "detail": w.detail,
+                }
+                for w in audit.findings
+            ],
+        },
     }
 
 
-def _first_finding(report: VerificationReport) -> str:
-    first = report.findings[0]
-    others = len(report.findings) - 1
-    more = f" (and {others} more streams)" if others else ""
-    return (
-        f"stream {first.stream_id!r} version {first.version} was "
-        f"{first.tampering.value}: {first.detail}{more}"
-    )
+def _first_finding(check: LedgerCheck) -> str:
+    chains, audit = check.chains, check.projections
+    if chains.findings:
+        first = chains.findings[0]
+        where = (
+            f"stream {first.stream_id!r} version {first.version} was "
+            f"{first.tampering.value}: {first.detail}"
+        )
+    else:
+        wrong = audit.findings[0]
+        where = (
+            f"projection {wrong.projection}: stream {wrong.stream_id!r} {wrong.detail}"
+        )
+    others = len(chains.findings) + len(audit.findings) - 1
+    return where + (f" (and {others} more findings)" if others else "")
 
 
 def read_heads(path: Path) -> dict[str, StreamHead]:

@@ -45,14 +45,14 @@ def explain(error: BaseException) -> tuple[str, int]:
     if isinstance(error, SchemaTooNewError):
         return (
             f"the database was migrated by a newer loginledger (schema "
-            f"{error.found}, this one knows {error.expected}); upgrade "
+            f"{error.found!r}, this one knows {error.expected!r}); upgrade "
             "loginledger to read it",
             FAILURE,
         )
     if isinstance(error, SchemaUpgradeRequiredError):
         return (
-            f"the database's schema is {error.found or 'missing'}, this "
-            f"loginledger needs {error.expected}; run `loginledger db upgrade` "
+            f"the database's schema is {error.found or 'missing'!r}, this "
+            f"loginledger needs {error.expected!r}; run `loginledger db upgrade` "
             "with the same --database first",
             FAILURE,
         )

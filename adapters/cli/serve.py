@@ -13,8 +13,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -58,9 +58,9 @@ def serve(
     database: Database = DEFAULT_DATABASE,
 ) -> None:
     """Serve the login routes under /auth and a page at / showing the session."""
-    _log_to_stderr()
     try:
-        asyncio.run(_serve_until_stopped(host, port, database))
+        with _log_to_stderr():
+            asyncio.run(_serve_until_stopped(host, port, database))
     except KeyboardInterrupt:
         stderr_console().print("stopped", highlight=False)
 
@@ -137,10 +137,17 @@ def _announce(site: Serving) -> None:
     )
 
 
-def _log_to_stderr() -> None:
+@contextmanager
+def _log_to_stderr() -> Iterator[None]:
     """Show the ledger's transitions (INFO) while serving; never a secret."""
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     library = logging.getLogger("loginledger")
+    level = library.level
     library.addHandler(handler)
     library.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        library.removeHandler(handler)
+        library.setLevel(level)

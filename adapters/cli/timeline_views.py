@@ -66,8 +66,8 @@ def timeline_table(timeline: Timeline) -> Table:
 
 def _title(timeline: Timeline) -> str:
     day = timeline.steps[0].at.strftime("%Y-%m-%d") if timeline.steps else ""
-    state = f"{timeline.state} at version {timeline.version}"
-    return f"{timeline.stream_id}: {state}, {day}".rstrip(", ")
+    state = f"{timeline.state} at version" if timeline.state else "at version"
+    return f"{timeline.stream_id}: {state} {timeline.version}, {day}".rstrip(", ")
 
 
 def _cell(step: Step, caller_id: str) -> str:

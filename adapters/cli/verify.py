@@ -155,16 +155,25 @@ def print_check(check: LedgerCheck) -> None:
             )
         console.print(table)
 
-    through = ", ".join(
-        f"{name} through position {p}" for name, p in audit.positions.items()
-    )
-    rows = f"{len(audit.findings)} rows wrong" if audit.findings else "match the events"
-    console.print(f"projections ({through}): {rows}", highlight=False)
+    console.print(_projections_line(audit), highlight=False)
     if audit.findings:
         table = Table("projection", "stream", "detail", box=None)
         for wrong in audit.findings:
             table.add_row(wrong.projection, wrong.stream_id, wrong.detail)
         console.print(table)
+
+
+def _projections_line(audit: ProjectionAudit) -> str:
+    if not any(audit.positions.values()):
+        return (
+            "projections: nothing applied yet (the application, `loginledger "
+            "sessions` or `loginledger projections rebuild` builds them)"
+        )
+    through = ", ".join(
+        f"{name} through position {p}" for name, p in audit.positions.items()
+    )
+    rows = f"{len(audit.findings)} rows wrong" if audit.findings else "match the events"
+    return f"projections ({through}): {rows}"
 
 
 def check_json(check: LedgerCheck) -> dict[str, Any]:

@@ -141,8 +141,9 @@ class Projector:
     async def rebuild(self, progress: ProgressCallback | None = None) -> int:
         """Drop every row and checkpoint, then apply all events from position 0.
 
-        Reads stream through in batches of `batch_size`. Queries made while
-        a rebuild runs see the projections part-way rebuilt.
+        Events are read and applied `batch_size` at a time, never all at
+        once. Queries made while a rebuild runs see the projections part-way
+        rebuilt.
 
         Returns:
             How many events were applied.

@@ -11,7 +11,7 @@ TYPECHECK := $(VENV)/typecheck
 .PHONY: demo test lint typecheck unit bench clean
 
 demo: $(STAMP)
-	$(BIN)/python -m loginledger.adapters.demo
+	$(BIN)/loginledger demo
 
 test: lint typecheck unit
 

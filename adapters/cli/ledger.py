@@ -4,7 +4,9 @@
 file and upgrades an old schema: right for an application starting up, wrong
 for someone investigating a copy of a production database. `open_ledger`
 refuses instead: a missing database or key file, and a schema that is not
-exactly this code's, are errors that say what to do. Nothing is written.
+exactly this code's, are errors that say what to do. Opening writes nothing;
+of the commands, only `sessions` (catching the projections up), `projections
+rebuild` and `db upgrade` write, and only derived tables or the schema.
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ unit: $(STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 bench: $(STAMP)
-	$(BIN)/python -m loginledger.bench $(if $(PG),--postgres,)
+	$(BIN)/python -m loginledger.adapters.bench $(if $(PG),--postgres,) $(if $(FULL),--full,)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

@@ -1,0 +1,25 @@
+"""Benchmarks of what the ledger costs, each against a baseline of the same run.
+
+Run them with `make bench` (SQLite) or `make bench PG=1` (SQLite, then
+PostgreSQL on a throwaway server), or `python -m loginledger.adapters.bench
+--help`. Every figure is the median of several rounds, with the rounds'
+spread; every target is a ratio against a baseline measured in the same
+rounds, because absolute timings on a shared machine mean little. Results go
+to `bench-results/` as JSON and as a Markdown table; docs/performance.md
+holds the table of one real run and explains it.
+
+The parts, one module each:
+
+- `append_path`: appends through the SQLite store against plain aiosqlite
+  inserts and eventsourcing's SQLite recorder.
+- `postgres_append`: appends through the PostgreSQL store against plain
+  asyncpg inserts.
+- `callbacks`: a whole callback against a naive handler, a storm of
+  duplicates, and many unrelated logins at once.
+- `growth`: callback and refresh cost as the database and a session's
+  stream grow, and peak memory of `verify_streams`.
+- `replay`: reading every event back, as a projection rebuild must.
+
+Benchmarks are not tests: nothing in the test suite depends on a timing;
+tests/test_bench_smoke.py only runs each part at a tiny size.
+"""

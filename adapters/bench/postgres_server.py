@@ -21,7 +21,6 @@ from typing import Protocol, cast
 
 import loginledger
 
-
 _MODULE_NAME = "loginledger_bench_postgres_server"
 
 

@@ -75,7 +75,7 @@ async def _run_sqlite(
         await append_path.run(report, work, profile.appends, profile.append_rounds)
     if "callbacks" in options.parts:
         path = work / "callbacks.db"
-        async with _callback_bench("SQLite", str(path), None) as bench:
+        async with open_callback_bench("SQLite", str(path), None) as bench:
             await run_all(report, bench, profile.callbacks)
     if "growth" in options.parts:
         await growth.run_callback_growth(report, cache, profile.growth)
@@ -106,7 +106,7 @@ async def _run_postgres(report: Report, options: RunOptions) -> None:
         if "callbacks" in options.parts:
             async with module.fresh_database(server) as url:
                 await upgrade_database(url)
-                async with _callback_bench(
+                async with open_callback_bench(
                     "PostgreSQL", url, SecretBox.generate()
                 ) as bench:
                     await run_all(report, bench, profile.callbacks)
@@ -116,9 +116,16 @@ async def _run_postgres(report: Report, options: RunOptions) -> None:
 
 
 @asynccontextmanager
-async def _callback_bench(
+async def open_callback_bench(
     site: str, location: str, secrets: SecretBox | None
 ) -> AsyncIterator[CallbackBench]:
+    """The ledger's store and the naive flow on one database, closed on exit.
+
+    Args:
+        site: the database's name in the results ("SQLite", "PostgreSQL").
+        location: a SQLite file path or a PostgreSQL URL (schema up to date).
+        secrets: the SecretBox PostgreSQL needs; None for SQLite's key file.
+    """
     store = await SqlEventStore.open(location, secrets=secrets)
     naive = await NaiveLoginFlow.open(database_url(location), DelayedTokenEndpoint())
     try:

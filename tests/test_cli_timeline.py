@@ -52,7 +52,7 @@ def test_timeline_follows_a_held_claim_and_a_parked_duplicate_step_by_step(
     ]
     steps = data["steps"]
     assert [s["version"] for s in steps] == [1, None, 2, None, 3, 4, 5]
-    assert steps[3]["detail"] == f"finds the claim held by {a}: waits"
+    assert steps[3]["detail"] == f"{a} holds the claim: waits"
     assert steps[3]["at"] == filled.times["contested.b"].isoformat()
     assert [s["waiting"] for s in steps[4:6]] == [[b], [b]]
     assert steps[6]["action"] == f"joined the session {a} started"

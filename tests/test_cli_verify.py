@@ -52,7 +52,7 @@ def test_verify_names_the_event_edited_behind_the_ledgers_back(
         "stored content (type, payload, secret fields or recorded time) does not "
         "match its chain hash\n"
     )
-    assert "1 streams altered" in outcome.out
+    assert "1 stream altered" in outcome.out
 
 
 def test_verify_names_a_projection_row_that_disagrees_with_its_events(

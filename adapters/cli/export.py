@@ -36,7 +36,7 @@ from loginledger.adapters.cli.options import (
     Database,
     time_option,
 )
-from loginledger.adapters.cli.output import stderr_console
+from loginledger.adapters.cli.output import counted, stderr_console
 from loginledger.domain.events import secret_fields
 from loginledger.domain.ports import RecordedEvent
 from loginledger.infrastructure.sql.schema import events
@@ -66,7 +66,8 @@ def export(
     with _sink(output) as sink:
         count = asyncio.run(export_events(database, sink, since, until))
     where = str(output) if output is not None else "stdout"
-    stderr_console().print(f"exported {count} events to {where}", highlight=False)
+    exported = counted(count, "event")
+    stderr_console().print(f"exported {exported} to {where}", highlight=False)
 
 
 async def export_events(

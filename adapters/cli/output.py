@@ -34,6 +34,11 @@ def _console(*, stderr: bool) -> Console:
     return Console(stderr=stderr, width=_PIPED_WIDTH if piped else None)
 
 
+def counted(count: int, noun: str) -> str:
+    """`1 stream`, `2 streams`: a count and its noun, plural when it is not 1."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
 def print_json(data: Any) -> None:
     """`data` as indented JSON on stdout."""
     sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")

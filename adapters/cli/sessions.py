@@ -30,7 +30,12 @@ from loginledger.adapters.cli.options import (
     Database,
     time_option,
 )
-from loginledger.adapters.cli.output import print_json, stderr_console, stdout_console
+from loginledger.adapters.cli.output import (
+    counted,
+    print_json,
+    stderr_console,
+    stdout_console,
+)
 from loginledger.domain.events import FailureReason
 from loginledger.infrastructure.projections import (
     Projector,
@@ -38,6 +43,8 @@ from loginledger.infrastructure.projections import (
     SessionRecord,
 )
 from loginledger.infrastructure.projections.schema import sessions as sessions_table
+
+_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 CatchUp = Annotated[
     bool,
@@ -149,18 +156,20 @@ def _show_sessions(subject: str, records: list[SessionRecord], as_json: bool) ->
         print_json({"subject": subject, "sessions": [_record_json(r) for r in records]})
         return
     console = stdout_console()
-    console.print(f"{len(records)} live sessions of {subject}", highlight=False)
+    live = counted(len(records), "live session")
+    console.print(f"{live} of {subject}", highlight=False)
     if not records:
         return
-    table = Table("stream", "issuer", "state", "started", "last used", box=None)
-    table.columns[0].no_wrap = True
+    table = Table("stream", "state", "started (UTC)", "last used", "issuer", box=None)
+    for column in table.columns[:4]:
+        column.no_wrap = True
     for record in records:
         table.add_row(
             record.stream_id,
-            record.issuer,
             record.state.value,
-            record.started_at.isoformat(timespec="seconds"),
-            record.last_used_at.isoformat(timespec="seconds"),
+            record.started_at.strftime(_TIME_FORMAT),
+            record.last_used_at.strftime(_TIME_FORMAT),
+            record.issuer,
         )
     console.print(table)
 
@@ -190,7 +199,8 @@ def _show_failures(
         return
     console = stdout_console()
     total = sum(failures.values())
-    console.print(f"{total} failed logins from {since} to {until}", highlight=False)
+    failed = counted(total, "failed login")
+    console.print(f"{failed} from {since} to {until}", highlight=False)
     if not failures:
         return
     table = Table("reason", "logins", box=None)

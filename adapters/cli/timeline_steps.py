@@ -329,11 +329,11 @@ class _Walk:
         if caller.role == "callback" and login.state in _HELD and login.claim:
             holder = login.claim.callback_id
             if holder != caller.caller_id:
-                return f"finds the claim held by {holder}: waits"
+                return f"{holder} holds the claim: waits"
         if caller.role == "refresh" and login.refresh_claim is not None:
             holder = login.refresh_claim.refresher_id
             if holder != caller.caller_id:
-                return f"finds the refresh claimed by {holder}: waits"
+                return f"{holder} holds the refresh: waits"
         return f"finds the login {login.state.value}"
 
     def _state(self) -> str:

@@ -154,7 +154,8 @@ def _mermaid_step(step: Step, aliases: dict[str, str]) -> list[tuple[str, str]]:
         return [(note, f"{when} arrives, {step.detail}")]
     event = f"v{step.version} {step.event_type}"
     if step.caller is None:
-        return [("Note over ledger", f"{when} {event} ({step.state}) {step.detail}")]
+        state = f" ({step.state})" if step.state else ""
+        return [("Note over ledger", f"{when} {event}{state} {step.detail}")]
 
     actor = aliases[step.caller]
     lines = []

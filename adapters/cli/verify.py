@@ -35,6 +35,7 @@ from loginledger.adapters.cli.errors import CliError, UsageError
 from loginledger.adapters.cli.ledger import Ledger, open_ledger
 from loginledger.adapters.cli.options import DEFAULT_DATABASE, AsJson, Database
 from loginledger.adapters.cli.output import (
+    counted,
     print_json,
     stderr_console,
     stdout_console,
@@ -139,13 +140,15 @@ def print_check(check: LedgerCheck) -> None:
     """Totals, then each altered stream's and each wrong row's first finding."""
     console = stdout_console()
     chains, audit = check.chains, check.projections
-    verdict = "intact" if chains.intact else f"{len(chains.findings)} streams altered"
+    altered = counted(len(chains.findings), "stream") + " altered"
+    verdict = "intact" if chains.intact else altered
     console.print(
         f"hash chains: {chains.streams} streams, {chains.events} events, {verdict}",
         highlight=False,
     )
     if not chains.intact:
         table = Table("stream", "version", "what", "detail", box=None)
+        table.columns[0].no_wrap = True
         for finding in chains.findings:
             table.add_row(
                 finding.stream_id,
@@ -158,6 +161,7 @@ def print_check(check: LedgerCheck) -> None:
     console.print(_projections_line(audit), highlight=False)
     if audit.findings:
         table = Table("projection", "stream", "detail", box=None)
+        table.columns[1].no_wrap = True
         for wrong in audit.findings:
             table.add_row(wrong.projection, wrong.stream_id, wrong.detail)
         console.print(table)
@@ -172,7 +176,8 @@ def _projections_line(audit: ProjectionAudit) -> str:
     through = ", ".join(
         f"{name} through position {p}" for name, p in audit.positions.items()
     )
-    rows = f"{len(audit.findings)} rows wrong" if audit.findings else "match the events"
+    wrong = counted(len(audit.findings), "row") + " wrong"
+    rows = wrong if audit.findings else "match the events"
     return f"projections ({through}): {rows}"
 
 
@@ -220,7 +225,7 @@ def _first_finding(check: LedgerCheck) -> str:
             f"projection {wrong.projection}: stream {wrong.stream_id!r} {wrong.detail}"
         )
     others = len(chains.findings) + len(audit.findings) - 1
-    return where + (f" (and {others} more findings)" if others else "")
+    return where + (f" (and {counted(others, 'more finding')})" if others else "")
 
 
 def read_heads(path: Path) -> dict[str, StreamHead]:

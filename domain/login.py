@@ -90,6 +90,15 @@ _TRANSITIONS: dict[
 }
 
 
+Transition = tuple[frozenset[LoginState], LoginState | None]
+
+
+def transitions() -> dict[type[DomainEvent], Transition]:
+    """Each event type of a login stream: the states it may be applied in, and
+    the state it leads to (None: it goes on the record and changes no state)."""
+    return dict(_TRANSITIONS)
+
+
 @dataclass(frozen=True)
 class Tokens:
     """The tokens a session holds now, and the stream version they came at."""

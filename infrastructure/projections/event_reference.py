@@ -28,11 +28,7 @@ from typing import Any, Union, get_args, get_origin
 from pydantic.fields import FieldInfo
 
 from loginledger.domain.events import DomainEvent, event_types, secret_fields
-
-# The state machine keeps its transition table private; reading it here is
-# what keeps the diagram true to it (domain/login.py has no public accessor).
-from loginledger.domain.login import _TRANSITIONS as TRANSITIONS
-from loginledger.domain.login import LoginState
+from loginledger.domain.login import LoginState, transitions
 from loginledger.domain.provider_logout import (
     logout_token_stream_id,
     provider_session_stream_id,
@@ -123,7 +119,7 @@ def _domain_events() -> list[type[DomainEvent]]:
 
 def _diagram() -> str:
     edges: dict[tuple[str, str], list[str]] = {}
-    for event, (allowed_in, leads_to) in TRANSITIONS.items():
+    for event, (allowed_in, leads_to) in transitions().items():
         if leads_to is None:
             continue
         for state in sorted(allowed_in, key=list(LoginState).index):
@@ -137,10 +133,10 @@ def _diagram() -> str:
 
 
 def _terminal_states() -> list[LoginState]:
-    reached = {leads_to for _, leads_to in TRANSITIONS.values() if leads_to}
+    reached = {leads_to for _, leads_to in transitions().values() if leads_to}
     leaving = {
         state
-        for allowed_in, leads_to in TRANSITIONS.values()
+        for allowed_in, leads_to in transitions().values()
         if leads_to is not None
         for state in allowed_in
     }
@@ -178,7 +174,7 @@ def _event_section(event: type[DomainEvent]) -> str:
 
 def _transition_line(event: type[DomainEvent]) -> str:
     schema = f"Schema version {event.schema_version}."
-    transition = TRANSITIONS.get(event)
+    transition = transitions().get(event)
     if transition is None:
         return f"{schema} Not an event of a login stream."
     allowed_in, leads_to = transition

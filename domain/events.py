@@ -192,6 +192,10 @@ class CodeExchanged(DomainEvent):
     issuer: str
     subject: str
     provider_session_id: str | None = None
+    audience: list[str] = Field(
+        default_factory=list,
+        description="The ID token's audiences; a refreshed ID token must keep them.",
+    )
     id_token: Secret
     access_token: Secret
     refresh_token: OptionalSecret = None

@@ -238,6 +238,7 @@ class Login:
                 issuer=grant.issuer,
                 subject=grant.subject,
                 provider_session_id=grant.provider_session_id,
+                audience=list(grant.audience),
                 id_token=grant.id_token,
                 access_token=grant.access_token,
                 refresh_token=grant.refresh_token,

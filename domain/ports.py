@@ -120,6 +120,7 @@ class TokenGrant:
     refresh_token: str | None = field(default=None, repr=False)
     access_token_expires_at: datetime | None = None
     provider_session_id: str | None = None
+    audience: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -132,6 +133,7 @@ class RefreshRedemption:
     subject: str
     provider_session_id: str | None
     nonce: str = field(repr=False)
+    audience: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -308,6 +308,7 @@ class SessionRefresher:
             subject=exchange.subject,
             provider_session_id=exchange.provider_session_id,
             nonce=started.nonce,
+            audience=tuple(exchange.audience),
         )
 
     @staticmethod

@@ -82,6 +82,7 @@ class Refresher:
             "subject": grant.subject,
             "provider_session_id": grant.provider_session_id,
             "nonce": self.secrets.nonce,
+            "audience": grant.audience,
             **changes,
         }
         return RefreshRedemption(**fields)
@@ -232,6 +233,10 @@ async def test_a_refreshed_id_token_without_sid_is_accepted(
         ({"sid": "provider-session-2"}, "'sid' check failed"),
         ({"nonce": "n-another-nonce"}, "'nonce' check failed"),
         ({"aud": "another-client"}, "'aud' check failed"),
+        (
+            {"aud": [CLIENT_ID, "another-client"], "azp": CLIENT_ID},
+            "'aud' check failed",
+        ),
         ({"iss": "https://other.test"}, "'iss' check failed"),
         ({"exp": 1}, "'exp' check failed"),
     ],

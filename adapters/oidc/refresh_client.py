@@ -219,11 +219,19 @@ def _refusal(
 
 
 def _check_same_login(claims: IdTokenClaims, redemption: RefreshRedemption) -> None:
-    """Core §12.2: a refreshed ID token keeps the original `iss` and `sub`.
+    """Core §12.2: a refreshed ID token keeps the original `iss`, `sub` and `aud`.
 
     The `sid` must not change either; a refreshed token that leaves `sid` out
     is accepted, since back-channel logout goes by the `sid` of the login.
+    Logins recorded before the audience was kept have none to compare.
     """
+    if redemption.audience and set(claims.audiences) != set(redemption.audience):
+        msg = (
+            f"'aud' check failed: the refreshed ID token is for "
+            f"{sorted(claims.audiences)!r}, but the session's was for "
+            f"{sorted(redemption.audience)!r}"
+        )
+        raise InvalidIdTokenError(msg)
     if claims.issuer != redemption.issuer:
         msg = (
             f"'iss' check failed: the refreshed ID token was issued by "

@@ -114,6 +114,7 @@ class OidcTokenEndpoint:
             refresh_token=tokens.refresh_token,
             access_token_expires_at=self._expiry(tokens.expires_in),
             provider_session_id=claims.session_id,
+            audience=claims.audiences,
         )
 
     def _tokens(self, response: ProviderResponse, url: str) -> TokenResponse:

@@ -189,7 +189,11 @@ def _state_names(states: Iterable[LoginState]) -> list[str]:
 
 
 def _field_row(name: str, field: FieldInfo, secret: bool) -> str:
-    default = "required" if field.is_required() else f"`{field.default!r}`"
+    default = (
+        "required"
+        if field.is_required()
+        else f"`{field.get_default(call_default_factory=True)!r}`"
+    )
     notes = [
         note for note in ("**secret**" if secret else "", field.description) if note
     ]

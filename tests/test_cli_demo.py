@@ -55,3 +55,18 @@ def test_demo_runs_twice_from_a_fresh_ledger_and_reports_one_redemption_per_logi
         assert "4 copies of one callback at once" in done.stdout
         assert done.stdout.count("CallbackAnswered") == 3
     assert (tmp_path / ".loginledger-demo" / "ledger.db").is_file()
+
+
+def test_demo_leaves_a_ledger_it_did_not_write_alone(tmp_path: Path) -> None:
+    """A directory holding someone's ledger.db is refused, the file untouched."""
+    ledger = tmp_path / "ledger.db"
+    ledger.write_bytes(b"someone's ledger")
+
+    done = run_demo([str(SCRIPT), "demo", "--directory", str(tmp_path)], tmp_path)
+
+    assert done.returncode == 2
+    assert done.stderr.endswith(
+        f"loginledger: error: {ledger} was not written by `loginledger demo`; it "
+        "is left alone: choose another --directory\n"
+    )
+    assert ledger.read_bytes() == b"someone's ledger"

@@ -196,3 +196,14 @@ def test_a_wrong_command_line_is_a_usage_error(
     outcome = invoke(capsys, *arguments)
 
     assert_one_line(outcome, 2, *words)
+
+
+def test_no_arguments_prints_the_help_and_no_error_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`loginledger` alone lists the commands, exits 2, and adds no empty error."""
+    outcome = invoke(capsys)
+
+    assert outcome.code == 2
+    assert "timeline" in outcome.out + outcome.err
+    assert "loginledger: error:" not in outcome.err

@@ -71,7 +71,11 @@ def run(argv: Sequence[str] | None = None) -> int:
     try:
         result = command.main(args, prog_name="loginledger", standalone_mode=False)
     except typer.TyperException as error:
-        error_line(one_line(error.format_message()))
+        message = one_line(error.format_message())
+        # Empty when the usage error was to give no arguments: the help,
+        # already printed, says it all.
+        if message:
+            error_line(message)
         return error.exit_code
     except (typer.Abort, KeyboardInterrupt):
         error_line("interrupted")

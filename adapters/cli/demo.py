@@ -42,6 +42,7 @@ from loginledger.adapters.cli.dev_provider import (
     DevProvider,
     running_dev_provider,
 )
+from loginledger.adapters.cli.errors import UsageError
 from loginledger.adapters.cli.output import stderr_console, stdout_console
 from loginledger.adapters.cli.server import base_url, bind, uvicorn_serving
 from loginledger.adapters.cli.site import AUTH_PATH, site_app
@@ -60,6 +61,8 @@ LEDGER_NAME = "ledger.db"
 # The ledger's files: the database, SQLite's journals, and its key file.
 _LEDGER_FILES = ("", "-wal", "-shm", "-journal", ".key")
 PROVIDER_LOGGER = "oidc_provider_mock"
+# Beside a ledger the demo wrote, so that the next run may replace it.
+DEMO_MARKER = "written-by-loginledger-demo"
 
 
 def demo(
@@ -83,15 +86,26 @@ def demo(
 
 
 def fresh_ledger(directory: Path) -> Path:
-    """`directory/ledger.db`, with any earlier ledger there removed.
+    """`directory/ledger.db`, with the ledger of an earlier demo there removed.
 
     Only the ledger's own files are removed, never the directory's other
-    contents.
+    contents, and only when a demo wrote them: a ledger without the demo's
+    marker beside it is someone's data and is refused.
+
+    Raises:
+        UsageError: `directory` holds a ledger the demo did not write.
     """
     directory.mkdir(parents=True, exist_ok=True)
-    database = directory / LEDGER_NAME
+    database, marker = directory / LEDGER_NAME, directory / DEMO_MARKER
+    if database.exists() and not marker.exists():
+        msg = (
+            f"{database} was not written by `loginledger demo`; it is left "
+            "alone: choose another --directory"
+        )
+        raise UsageError(msg)
     for suffix in _LEDGER_FILES:
         Path(f"{database}{suffix}").unlink(missing_ok=True)
+    marker.write_text("written by `loginledger demo`; removed with its ledger\n")
     return database
 
 

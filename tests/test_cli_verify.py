@@ -140,3 +140,35 @@ def test_verify_refuses_a_heads_file_it_did_not_write(
 
     assert outcome.code == 2
     assert "is not a heads file written by `loginledger verify --heads`" in outcome.err
+
+
+def test_verify_shows_a_progress_bar_on_a_terminal_for_a_large_ledger(
+    capsys: pytest.CaptureFixture[str],
+    filled: Filled,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On a terminal, past the size threshold, stderr shows the bar counting
+    the events read; stdout keeps the report."""
+    monkeypatch.setattr("loginledger.adapters.cli.verify.PROGRESS_FROM", 10)
+    monkeypatch.setenv("FORCE_COLOR", "1")
+
+    outcome = invoke(capsys, "verify", "-d", filled.url)
+
+    assert outcome.code == 0, outcome.err
+    assert "verifying" in outcome.err
+    assert "52/52" in outcome.err
+    assert outcome.out.startswith("hash chains: 6 streams, 26 events, intact")
+
+
+def test_verify_shows_no_progress_bar_when_stderr_is_not_a_terminal(
+    capsys: pytest.CaptureFixture[str],
+    filled: Filled,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Piped, nothing but the report: no bar, whatever the size."""
+    monkeypatch.setattr("loginledger.adapters.cli.verify.PROGRESS_FROM", 10)
+    monkeypatch.delenv("FORCE_COLOR", raising=False)
+
+    outcome = invoke(capsys, "verify", "-d", filled.url)
+
+    assert outcome.err == ""

@@ -11,6 +11,7 @@ cookies go without `Secure`: plain HTTP, on the loopback interface only.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 from collections.abc import AsyncIterator, Iterator
@@ -58,11 +59,11 @@ def serve(
     database: Database = DEFAULT_DATABASE,
 ) -> None:
     """Serve the login routes under /auth and a page at / showing the session."""
-    try:
-        with _log_to_stderr():
-            asyncio.run(_serve_until_stopped(host, port, database))
-    except KeyboardInterrupt:
-        stderr_console().print("stopped", highlight=False)
+    # Ctrl-C lets uvicorn finish its requests and stop; it may then surface
+    # here as KeyboardInterrupt, which is how a server is meant to stop.
+    with contextlib.suppress(KeyboardInterrupt), _log_to_stderr():
+        asyncio.run(_serve_until_stopped(host, port, database))
+    stderr_console().print("stopped", highlight=False)
 
 
 async def _serve_until_stopped(host: str, port: int, database: str) -> None:

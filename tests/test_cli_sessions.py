@@ -112,3 +112,18 @@ def test_projections_rebuild_and_status_report_every_event_applied(
         ("sessions", 0),
         ("login_attempts", 0),
     ]
+
+
+def test_projections_rebuild_shows_its_progress_on_a_terminal(
+    capsys: pytest.CaptureFixture[str],
+    database: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On a terminal the rebuild draws a bar of events applied on stderr."""
+    monkeypatch.setenv("FORCE_COLOR", "1")
+
+    outcome = invoke(capsys, "projections", "rebuild", "-d", database)
+
+    assert outcome.code == 0, outcome.err
+    assert "rebuilding" in outcome.err
+    assert "26/26" in outcome.err

@@ -45,7 +45,7 @@ from loginledger.domain import (
 )
 from loginledger.domain.ports import CodeRedemption, EventStore, RecordedEvent
 from loginledger.infrastructure.secrets import SecretBox
-from loginledger.infrastructure.sql import SqlEventStore
+from loginledger.infrastructure.sql import SqlEventStore, upgrade_database
 from loginledger.testing import ControllableTokenEndpoint, FakeClock, ObservedEventStore
 
 START = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
@@ -57,9 +57,10 @@ LATE_LOADER = "late-loader"
 
 @dataclass
 class Filled:
-    """The ledger file and what the tests look for in it."""
+    """The ledger (a SQLite file or a PostgreSQL URL) and what the tests look
+    for in it."""
 
-    database: Path
+    database: Path | str
     box: SecretBox
     states: dict[str, str] = field(default_factory=dict)
     streams: dict[str, str] = field(default_factory=dict)
@@ -287,9 +288,20 @@ async def _fill(filled: Filled) -> None:
 def fill_ledger(directory: Path) -> Filled:
     """A fresh ledger at `directory/ledger.db`, filled as the module says."""
     database = directory / "ledger.db"
-    box = SecretBox.from_key_file(f"{database}.key")
-    filled = Filled(database, box)
+    filled = Filled(database, SecretBox.from_key_file(f"{database}.key"))
     asyncio.run(_fill(filled))
+    return filled
+
+
+def fill_postgres(url: str) -> Filled:
+    """The empty PostgreSQL database at `url`, migrated and filled likewise."""
+    filled = Filled(url, SecretBox.generate())
+
+    async def migrate_and_fill() -> None:
+        await upgrade_database(url)
+        await _fill(filled)
+
+    asyncio.run(migrate_and_fill())
     return filled
 
 

@@ -18,9 +18,12 @@ on a real `SqlEventStore`; only the provider is a double
 from __future__ import annotations
 
 import asyncio
+import statistics
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
+from loginledger.adapters.bench.counting import CountingEventStore, StoreCalls
 from loginledger.adapters.bench.logins import DelayedTokenEndpoint, LoginNames
 from loginledger.adapters.bench.naive import NaiveLoginFlow
 from loginledger.adapters.bench.results import Direction, Report
@@ -63,6 +66,16 @@ class CallbackSizes:
     duplicates: int
     unrelated: int
     rounds: int
+
+
+@dataclass(frozen=True)
+class StormOutcome:
+    """One storm: ms until every caller had the session, the provider's
+    redemptions, and the store calls the callbacks made."""
+
+    milliseconds: float
+    redemptions: int
+    calls: StoreCalls
 
 
 class CallbackBench:
@@ -119,11 +132,12 @@ class CallbackBench:
             await self._naive.callback(self._names.callback(stream_id))
         return watch.elapsed() * 1000 / len(streams)
 
-    async def storm(self, duplicates: int) -> tuple[float, int]:
-        """ms until all of `duplicates` callbacks of one login have the
-        session, and how many redemptions the provider saw."""
+    async def storm(self, duplicates: int) -> StormOutcome:
+        """Send `duplicates` callbacks of one new login at once; how long
+        until all had the session, and what it took."""
         endpoint = DelayedTokenEndpoint(PROVIDER_DELAY)
-        handler = self._handler(endpoint)
+        counting = CountingEventStore(self._store)
+        handler = LoginCallbackHandler(counting, endpoint, self._clock)
         stream_id = self._names.stream_id()
         await self._starter.start(self._names.request(stream_id))
         callbacks = [self._names.callback(stream_id) for _ in range(duplicates)]
@@ -136,7 +150,7 @@ class CallbackBench:
         if len(sessions) != 1:
             msg = f"{duplicates} duplicates got {len(sessions)} different sessions"
             raise BenchmarkCheckError(msg)
-        return elapsed * 1000, endpoint.redemptions
+        return StormOutcome(elapsed * 1000, endpoint.redemptions, counting.calls)
 
     async def unrelated(self, logins: int) -> float:
         """ms until `logins` distinct logins, called back at once, all have a
@@ -212,20 +226,18 @@ async def run_duplicate_storm(
         f"Part {part}: {sizes.duplicates} callbacks of one login, provider "
         f"{_ms(PROVIDER_DELAY)} ms"
     )
-    redemptions: list[int] = []
+    outcomes: dict[int, list[StormOutcome]] = {1: [], sizes.duplicates: []}
 
-    async def storm() -> float:
-        elapsed, redeemed = await bench.storm(sizes.duplicates)
-        redemptions.append(redeemed)
-        return elapsed
-
-    async def lone() -> float:
-        elapsed, redeemed = await bench.storm(1)
-        redemptions.append(redeemed)
-        return elapsed
+    async def storm(callbacks: int) -> float:
+        outcome = await bench.storm(callbacks)
+        outcomes[callbacks].append(outcome)
+        return outcome.milliseconds
 
     figures = await interleaved(
-        {"lone callback": lone, f"{sizes.duplicates} duplicates": storm},
+        {
+            "lone callback": lambda: storm(1),
+            f"{sizes.duplicates} duplicates": lambda: storm(sizes.duplicates),
+        },
         sizes.rounds,
     )
 
@@ -237,6 +249,7 @@ async def run_duplicate_storm(
         1.2,
         Direction.AT_MOST,
     )
+    redemptions = [o.redemptions for runs in outcomes.values() for o in runs]
     if set(redemptions) != {1}:
         msg = f"a storm or lone callback redeemed more than once: {redemptions}"
         raise BenchmarkCheckError(msg)
@@ -244,6 +257,21 @@ async def run_duplicate_storm(
         part,
         "redemptions per storm",
         f"exactly 1 in each of {len(redemptions)} storms and lone callbacks",
+    )
+    for callbacks, runs in outcomes.items():
+        report.fact(part, f"store calls, {callbacks} callback(s)", _calls(runs))
+
+
+def _calls(runs: list[StormOutcome]) -> str:
+    """The median store calls of some storms, in words."""
+
+    def median(count: Callable[[StoreCalls], int]) -> float:
+        return statistics.median(count(run.calls) for run in runs)
+
+    return (
+        f"{median(lambda c: c.loads):g} loads, {median(lambda c: c.appends):g} "
+        f"appends of which {median(lambda c: c.conflicts):g} met a version "
+        f"conflict, {median(lambda c: c.waits):g} waits (median per storm)"
     )
 
 

@@ -5,17 +5,17 @@
 
 opens the SQLite ledger, notes the process's resident memory, runs
 `verify_streams` or a projection rebuild over every event, and prints one
-JSON line: the resident memory before, the peak during (the kernel's
-high-water mark, `ru_maxrss`), the seconds taken and the events covered. A
-fresh process per measurement keeps one run's garbage and caches out of the
-next one's figure.
+JSON line: the resident memory before, the peak (the kernel's high-water
+mark of this process's memory, `VmHWM`), the seconds taken and the events
+covered. A fresh process per measurement keeps one run's garbage and caches
+out of the next one's figure. `ru_maxrss` would not do: Linux carries it
+across `exec`, so a probe started by a big parent reports the parent's peak.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import resource
 import sys
 from pathlib import Path
 
@@ -29,7 +29,7 @@ OPERATIONS = ("verify", "rebuild")
 async def probe(operation: str, path: Path) -> dict[str, float]:
     """Run `operation` over the ledger at `path`; its memory and time."""
     async with await SqlEventStore.open(path) as store:
-        before = resident_kib()
+        before = memory_kib("VmRSS")
         watch = Stopwatch()
         if operation == "verify":
             report = await verify_streams(store)
@@ -40,7 +40,7 @@ async def probe(operation: str, path: Path) -> dict[str, float]:
         else:
             events = await Projector(store).rebuild()
         seconds = watch.elapsed()
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        peak = memory_kib("VmHWM")
     return {
         "rss_before_kib": before,
         "peak_rss_kib": peak,
@@ -49,12 +49,13 @@ async def probe(operation: str, path: Path) -> dict[str, float]:
     }
 
 
-def resident_kib() -> int:
-    """The process's resident memory now, in KiB (Linux's /proc)."""
+def memory_kib(field: str) -> int:
+    """A memory figure of this process in KiB, from Linux's /proc/self/status:
+    `VmRSS` (resident now) or `VmHWM` (the most it was resident)."""
     for line in Path("/proc/self/status").read_text(encoding="ascii").splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1])
-    msg = "/proc/self/status has no VmRSS line; the probe needs Linux"
+    msg = f"/proc/self/status has no {field} line; the probe needs Linux"
     raise RuntimeError(msg)
 
 

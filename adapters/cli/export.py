@@ -19,7 +19,7 @@ import asyncio
 import json
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -28,7 +28,7 @@ from typing import Annotated, Any, TextIO
 import typer
 from sqlalchemy import func, select
 
-from loginledger.adapters.cli.errors import UsageError
+from loginledger.adapters.cli.errors import CliError, UsageError
 from loginledger.adapters.cli.ledger import Ledger, open_ledger
 from loginledger.adapters.cli.options import (
     DEFAULT_DATABASE,
@@ -42,6 +42,9 @@ from loginledger.domain.ports import RecordedEvent
 from loginledger.infrastructure.sql.schema import events
 
 BATCH = 500
+# How long, and how often, to wait for events the read ceiling withholds.
+HELD_BACK_PATIENCE = 10.0
+HELD_BACK_POLL = 0.1
 
 
 def export(
@@ -79,15 +82,38 @@ async def export_events(
         first, last = await _positions(ledger, since, until)
         after = first - 1
         while first and after < last:
-            batch = await ledger.store.read_all(after, BATCH)
-            if not batch:
-                break
+            batch = await _next_batch(ledger, after, last)
             for recorded in batch:
                 if _within(recorded, since, until) and recorded.position <= last:
                     sink.write(json.dumps(export_line(recorded)) + "\n")
                     count += 1
             after = batch[-1].position
     return count
+
+
+async def _next_batch(ledger: Ledger, after: int, last: int) -> Sequence[RecordedEvent]:
+    """The events after `after`, waiting while the read ceiling holds them.
+
+    On PostgreSQL, events committed at positions up to `last` are withheld
+    while an older transaction is still open on the server (docs/storage.md):
+    the export waits for them rather than end short, for a bounded time.
+
+    Raises:
+        CliError: they were still withheld after `HELD_BACK_PATIENCE`.
+    """
+    waited = 0.0
+    while not (batch := await ledger.store.read_all(after, BATCH)):
+        if waited >= HELD_BACK_PATIENCE:
+            msg = (
+                f"events after position {after} (up to {last}) are committed but "
+                "not yet readable in order: a transaction has stayed open on the "
+                f"database server for over {HELD_BACK_PATIENCE:.0f} s; the export "
+                "stopped there, run it again once that transaction ends"
+            )
+            raise CliError(msg)
+        await asyncio.sleep(HELD_BACK_POLL)
+        waited += HELD_BACK_POLL
+    return batch
 
 
 def export_line(recorded: RecordedEvent) -> dict[str, Any]:

@@ -105,7 +105,7 @@ def _silence_stdout() -> None:
 
 def _quiet_library_logs() -> None:
     """Keep the library's warnings from printing a second, unformatted account
-    of what a command reports itself; `serve` and `demo` log on their own."""
+    of what a command reports itself; `serve` adds a handler of its own."""
     library = logging.getLogger("loginledger")
     if not any(isinstance(h, logging.NullHandler) for h in library.handlers):
         library.addHandler(logging.NullHandler())

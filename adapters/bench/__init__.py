@@ -20,6 +20,13 @@ The parts, one module each:
   stream grow, and peak memory of `verify_streams`.
 - `replay`: reading every event back, as a projection rebuild must.
 
+Their helpers: `timing` (rounds, medians, ratios), `results` (the report,
+JSON and Markdown), `profiles` (sizes), `runner` (the order of the parts),
+`logins` and `counting` (ids, a slow provider, a store that counts calls),
+`naive` (the baseline login flow), `bulk` (fast generation of valid
+ledgers), `memory_probe` (peak memory in a process of its own),
+`eventsourcing_recorder` and `postgres_server` (the other baselines' setup).
+
 Benchmarks are not tests: nothing in the test suite depends on a timing;
 tests/test_bench_smoke.py only runs each part at a tiny size.
 """

@@ -15,6 +15,16 @@ from loginledger.adapters.bench.runner import PARTS, RunOptions, run_benchmarks
 
 def parse(arguments: list[str]) -> RunOptions:
     """The run the command line asks for."""
+    parsed = _parser().parse_args(arguments)
+    return RunOptions(
+        profile=PROFILES[parsed.profile or "default"],
+        results=parsed.results,
+        postgres=parsed.postgres,
+        parts=tuple(parsed.only or PARTS),
+    )
+
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m loginledger.adapters.bench",
         description="Benchmark the ledger against baselines measured in the same run.",
@@ -51,13 +61,7 @@ def parse(arguments: list[str]) -> RunOptions:
         default=Path("bench-results"),
         help="where results, work files and cached databases go",
     )
-    parsed = parser.parse_args(arguments)
-    return RunOptions(
-        profile=PROFILES[parsed.profile or "default"],
-        results=parsed.results,
-        postgres=parsed.postgres,
-        parts=tuple(parsed.only or PARTS),
-    )
+    return parser
 
 
 def main(arguments: list[str]) -> int:

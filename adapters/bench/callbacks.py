@@ -249,6 +249,13 @@ async def run_duplicate_storm(
         1.2,
         Direction.AT_MOST,
     )
+    _record_storms(report, part, outcomes)
+
+
+def _record_storms(
+    report: Report, part: str, outcomes: dict[int, list[StormOutcome]]
+) -> None:
+    """Check that every storm redeemed once, and record its store calls."""
     redemptions = [o.redemptions for runs in outcomes.values() for o in runs]
     if set(redemptions) != {1}:
         msg = f"a storm or lone callback redeemed more than once: {redemptions}"

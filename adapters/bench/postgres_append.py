@@ -175,6 +175,10 @@ async def run(
         name: report.measured(PART, name, Sample(values, "appends/s"))
         for name, values in figures.items()
     }
+    _check(report, samples)
+
+
+def _check(report: Report, samples: dict[str, Sample]) -> None:
     for shape in ("1 event", "2 events"):
         report.check(
             PART,

@@ -20,21 +20,20 @@ A refreshed ID token is validated like the first one (signature, `iss`,
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from loginledger.adapters.oidc.client_auth import (
     AuthenticatedForm,
-    ClientAuthentication,
 )
-from loginledger.adapters.oidc.discovery import ProviderDiscovery
 from loginledger.adapters.oidc.errors import TokenResponseError
-from loginledger.adapters.oidc.id_token import IdTokenClaims, IdTokenValidator
-from loginledger.adapters.oidc.provider_http import ProviderHttp, ProviderResponse
-from loginledger.adapters.oidc.token_client import OAUTH_ERROR_CODE
+from loginledger.adapters.oidc.id_token import IdTokenClaims
+from loginledger.adapters.oidc.provider_http import ProviderResponse
+from loginledger.adapters.oidc.token_client import (
+    OAUTH_ERROR_CODE,
+    TokenEndpointClient,
+)
 from loginledger.domain.ports import (
-    Clock,
     GrantRejectedError,
     InvalidIdTokenError,
     ProviderTimeoutError,
@@ -61,26 +60,11 @@ class RefreshTokenResponse(BaseModel):
     expires_in: int | None = Field(default=None, ge=0)
 
 
-class OidcRefreshEndpoint:
+class OidcRefreshEndpoint(TokenEndpointClient):
     """Redeems refresh tokens over HTTP, with the client's own authentication.
 
     Implements `loginledger.domain.ports.RefreshEndpoint`.
     """
-
-    def __init__(
-        self,
-        *,
-        discovery: ProviderDiscovery,
-        http: ProviderHttp,
-        client_auth: ClientAuthentication,
-        validator: IdTokenValidator,
-        clock: Clock,
-    ) -> None:
-        self._discovery = discovery
-        self._http = http
-        self._client_auth = client_auth
-        self._validator = validator
-        self._clock = clock
 
     async def redeem_refresh_token(
         self, redemption: RefreshRedemption
@@ -159,11 +143,6 @@ class OidcRefreshEndpoint:
             raise TokenResponseError(msg) from None
         _check_same_login(claims, redemption)
         return claims
-
-    def _expiry(self, expires_in: int | None) -> datetime | None:
-        if expires_in is None:
-            return None
-        return self._clock.now() + timedelta(seconds=expires_in)
 
 
 def _tokens(response: ProviderResponse, url: str) -> RefreshTokenResponse:

@@ -57,11 +57,9 @@ class TokenResponse(BaseModel):
     expires_in: int | None = Field(default=None, ge=0)
 
 
-class OidcTokenEndpoint:
-    """Redeems authorization codes for validated tokens over HTTP.
-
-    Implements `loginledger.domain.ports.TokenEndpoint`.
-    """
+class TokenEndpointClient:
+    """What every grant at the provider's token endpoint needs: the endpoint's
+    address, HTTP, the client's authentication, ID token checks and a clock."""
 
     def __init__(
         self,
@@ -77,6 +75,18 @@ class OidcTokenEndpoint:
         self._client_auth = client_auth
         self._validator = validator
         self._clock = clock
+
+    def _expiry(self, expires_in: int | None) -> datetime | None:
+        if expires_in is None:
+            return None
+        return self._clock.now() + timedelta(seconds=expires_in)
+
+
+class OidcTokenEndpoint(TokenEndpointClient):
+    """Redeems authorization codes for validated tokens over HTTP.
+
+    Implements `loginledger.domain.ports.TokenEndpoint`.
+    """
 
     async def redeem_code(self, redemption: CodeRedemption) -> TokenGrant:
         """Redeem `redemption.code` once and validate the ID token it brings.
@@ -154,8 +164,3 @@ class OidcTokenEndpoint:
             return GrantRejectedError(msg)
         msg = f"the token endpoint at {url} answered {status} without an OAuth error"
         return ProviderUnavailableError(msg)
-
-    def _expiry(self, expires_in: int | None) -> datetime | None:
-        if expires_in is None:
-            return None
-        return self._clock.now() + timedelta(seconds=expires_in)
